@@ -1,0 +1,31 @@
+"""patron: customer value management from a business's own records."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["read_transactions", "summarize", "InputError", "PatronError", "__version__"]
+
+from patron.errors import InputError, PatronError
+
+if TYPE_CHECKING:
+    from patron.engine import summarize
+    from patron.ingest import read_transactions
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `patron --help` must not pay for pyarrow, ibis and duckdb.
+    if name == "read_transactions":
+        from patron.ingest import read_transactions
+
+        return read_transactions
+    if name == "summarize":
+        from patron.engine import summarize
+
+        return summarize
+    if name == "datasets":
+        import patron.datasets
+
+        return patron.datasets
+    raise AttributeError(f"module 'patron' has no attribute {name!r}")
