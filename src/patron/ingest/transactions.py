@@ -18,7 +18,8 @@ class IngestReport:
     ``rows_read == purchases + returns + duplicates + rejected`` always holds: a row is
     either kept (as a purchase or a return), dropped as an exact duplicate, or rejected with
     a reason.  ``possible_duplicates`` counts identical rows that were *kept* because the
-    file has no order id to tell two real orders apart from one exported twice.
+    file has no order id to tell two real orders apart from one exported twice;
+    ``blank_rows`` counts wholly empty rows between data rows, which are not rows read.
     """
 
     source: str
@@ -31,6 +32,7 @@ class IngestReport:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     possible_duplicates: int = 0
     ids_restored: int = 0
+    blank_rows: int = 0
     columns: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
     sheet: str | None = None
