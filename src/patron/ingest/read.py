@@ -54,7 +54,8 @@ def read_transactions(
     sheet
         Excel sheet name or 0-based index; default the first sheet with a known header.
     as_of
-        Rows dated after this (a date means the whole day) are rejected as future rows.
+        Rows dated after this (a date means the whole day) are rejected; by default, rows
+        dated after now, which are typos (2052 for 2025) rather than orders.
     strict
         Raise :class:`~patron.errors.InputError` on the first rejected row instead of
         reporting it.
@@ -94,9 +95,9 @@ def read_transactions(
 
 
 def _as_of_cut(as_of: str | dt.date | None) -> dt.datetime | None:
-    """The first instant that is *after* ``as_of``."""
+    """The first instant that is *after* ``as_of`` (default: now)."""
     if as_of is None:
-        return None
+        return dt.datetime.now()
     if isinstance(as_of, dt.datetime):
         return as_of
     if isinstance(as_of, dt.date):
@@ -165,12 +166,12 @@ def _build(raw, roles, *, blank, cut, strict, dedupe) -> Transactions:
     )
     ts, date_reason = parse_dates(table[roles["date"]])
     amount, amount_reason = parse_amounts(table[roles["amount"]])
-    checks = [(cust_reason, roles["customer"]), (date_reason, roles["date"])]
-    if cut is not None:
-        late = pc.fill_null(pc.greater_equal(ts, pa.scalar(cut, ts.type)), False)
-        checks.append(
-            (pc.if_else(late, "date_after_as_of", pa.nulls(n, pa.string())), roles["date"])
-        )
+    late = pc.fill_null(pc.greater_equal(ts, pa.scalar(cut, ts.type)), False)
+    checks = [
+        (cust_reason, roles["customer"]),
+        (date_reason, roles["date"]),
+        (pc.if_else(late, "date_after_as_of", pa.nulls(n, pa.string())), roles["date"]),
+    ]
     checks.append((amount_reason, roles["amount"]))
     if "order_id" in roles:
         oid, oid_reason, restored_o = normalise_ids(table[roles["order_id"]])
