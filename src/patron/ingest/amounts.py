@@ -33,16 +33,14 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from patron.errors import PatronError
+from patron.ingest.cells import HALFWIDTH, CellError, as_array
 
 __all__ = ["AmountParseError", "parse_amount", "parse_amounts"]
 
 MISSING = "amount_missing"
 UNPARSEABLE = "amount_unparseable"
 
-_HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {
-    0x3000: 0x20,
-    0xA0: 0x20,
+_HALFWIDTH = HALFWIDTH | {
     0xFFE5: 0xA5,  # full-width yen sign
     0x2212: 0x2D,  # minus sign
 }
@@ -63,7 +61,7 @@ _DECORATED = (
 _NO_TEXT = pa.scalar(None, pa.string())
 
 
-class AmountParseError(ValueError, PatronError):
+class AmountParseError(CellError):
     """A cell that is not an amount; ``reason`` is one of the stable reason codes.
 
     Parameters
@@ -73,11 +71,6 @@ class AmountParseError(ValueError, PatronError):
     value
         The text as given.
     """
-
-    def __init__(self, reason: str, value: object) -> None:
-        super().__init__(f"{reason}: {value!r}")
-        self.reason = reason
-        self.value = value
 
 
 def _parse(text: str) -> tuple[float | None, str | None]:
@@ -186,10 +179,7 @@ def parse_amounts(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Arra
     >>> amounts.to_pylist(), why.to_pylist()
     ([1234.5, -12.0, None, None], [None, None, 'amount_missing', 'amount_unparseable'])
     """
-    if not isinstance(values, pa.Array | pa.ChunkedArray):
-        values = pa.array(values)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = as_array(values)
     kind = values.type
     if pa.types.is_dictionary(kind):
         result, reasons = parse_amounts(values.dictionary)

@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from patron.errors import PatronError
+from patron.ingest.cells import HALFWIDTH, CellError, as_array
 
 __all__ = ["DateParseError", "parse_date", "parse_dates"]
 
@@ -50,13 +50,12 @@ NONEXISTENT = "date_nonexistent"
 
 _TS = pa.timestamp("us")
 _NO_TEXT = pa.scalar(None, pa.string())
-_HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0xA0: 0x20}
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _MS_PER_DAY = 86_400_000
 _EXCEL_TO_UNIX_DAYS = 25_569
 
 
-class DateParseError(ValueError, PatronError):
+class DateParseError(CellError):
     """A cell that is not a date; ``reason`` is one of the stable reason codes.
 
     Parameters
@@ -66,11 +65,6 @@ class DateParseError(ValueError, PatronError):
     value
         The text as given.
     """
-
-    def __init__(self, reason: str, value: object) -> None:
-        super().__init__(f"{reason}: {value!r}")
-        self.reason = reason
-        self.value = value
 
 
 # One grammar, written once: group names are shared by the year-first and day/month-first
@@ -97,7 +91,7 @@ _YMD_SEPARATORS = {("-", "-", ""), ("/", "/", ""), (".", ".", ""), ("年", "月"
 
 
 def _clean(text: str) -> str:
-    text = text.translate(_HALFWIDTH).strip().replace("号", "日")
+    text = text.translate(HALFWIDTH).strip().replace("号", "日")
     if "时" in text or "点" in text:
         text = _CN_TIME.sub(
             lambda m: f"{m[1]}:{m[2] or '00':0>2}" + (f":{m[3]:0>2}" if m[3] else ""), text
@@ -336,10 +330,7 @@ def parse_dates(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]
     >>> why.to_pylist()
     [None, None, 'date_missing', 'date_nonexistent']
     """
-    if not isinstance(values, pa.Array | pa.ChunkedArray):
-        values = pa.array(values)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = as_array(values)
     kind = values.type
     if pa.types.is_dictionary(kind) and pc.count_distinct(values.indices).as_py() == len(
         values.dictionary

@@ -31,12 +31,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from patron.ingest.cells import HALFWIDTH, as_array
+
 __all__ = ["normalise_ids"]
 
 MISSING = "id_missing"
 PRECISION_LOST = "id_precision_lost"
 
-_HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0xA0: 0x20}
 _POINT_ZERO = re.compile(r"(?P<body>[A-Za-z0-9_-]*[0-9])\.0+", re.ASCII)
 _SCIENTIFIC = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?[eE](?P<exp>[+-][0-9]+)", re.ASCII)
 # Texts that need the Python path: anything beyond printable ASCII (full-width, inner
@@ -48,7 +49,7 @@ _NO_TEXT = pa.scalar(None, pa.string())
 
 def _normalise(text: str) -> tuple[str | None, str | None, bool]:
     """One id's text: ``(id, None, restored)`` or ``(None, reason, False)``."""
-    text = text.translate(_HALFWIDTH).strip()
+    text = text.translate(HALFWIDTH).strip()
     if not text:
         return None, MISSING, False
     if m := _POINT_ZERO.fullmatch(text):
@@ -133,10 +134,7 @@ def normalise_ids(values: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Arra
     >>> ids.to_pylist(), why.to_pylist(), restored
     (['00123', '04567', '00123', None], [None, None, None, 'id_precision_lost'], 1)
     """
-    if not isinstance(values, pa.Array | pa.ChunkedArray):
-        values = pa.array(values)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = as_array(values)
     kind = values.type
     if pa.types.is_dictionary(kind):
         values, kind = values.dictionary_decode(), kind.value_type
