@@ -176,22 +176,19 @@ def summarize(
         table = run(
             source, period=period, time_unit=time_unit, as_of=as_of, calibration_end=calibration_end
         )
-    _print_summary_line(table, period, time_unit, as_of)
+    _print_summary_line(table, period, time_unit)
     out.print(_("cli.wrote", path=write_table(table, out_file)))
 
 
-def _print_summary_line(table, period: str, unit: str, as_of: str | None) -> None:
-    import pyarrow.compute as pc
-
-    last = pc.max(table["last_purchase"]).as_py() if table.num_rows else None
-    shown = as_of or (last.date().isoformat() if last is not None else "-")
+def _print_summary_line(table, period: str, unit: str) -> None:
+    as_of = (table.schema.metadata or {}).get(b"patron.as_of", b"-").decode()
     out.print(
         _(
             "cli.summary_done",
             customers=f"{table.num_rows:,}",
             period=period,
             unit=unit,
-            as_of=shown,
+            as_of=as_of,
         )
     )
 
@@ -212,13 +209,26 @@ def demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     with _step(_("cli.step_generate")):
         path = demo_shop(out_dir / "demo_shop.csv", customers=customers, seed=seed)
+    out.print(_("cli.demo_generated", path=path))
     tx = _ingest(path, out_dir)
-    out.print(_("cli.demo_generated", path=path, rows=f"{tx.report.rows_read:,}"))
     with _step(_("cli.step_summarize")):
         table = run(tx)
-    _print_summary_line(table, "D", "W", None)
+    _print_summary_line(table, "D", "W")
+    _print_top_customers(table)
     for name in ("summary.csv", "summary.parquet"):
         out.print(_("cli.wrote", path=write_table(table, out_dir / name)))
+
+
+def _print_top_customers(table, n: int = 5) -> None:
+    """A first look at the result: the customers who spent most."""
+    columns = ("customer_id", "orders", "total_spend", "frequency", "recency", "T")
+    top = table.sort_by([("total_spend", "descending")]).slice(0, n).select(columns)
+    view = Table(title=_("cli.top_customers", n=n), title_justify="left")
+    for name in columns:
+        view.add_column(name, justify="left" if name == "customer_id" else "right")
+    for row in top.to_pylist():
+        view.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row.values()))
+    out.print(view)
 
 
 def main() -> None:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from patron.engine.messages import message
 from patron.errors import InputError
+from patron.i18n import _
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -219,7 +219,7 @@ def _parquet_stats(file, source: Source) -> None:
 
 def _missing(missing: list[str], found: list[str]) -> InputError:
     return InputError(
-        message("engine.missing_columns", missing=", ".join(missing), found=", ".join(found)),
+        _("engine.missing_columns", missing=", ".join(missing), found=", ".join(found)),
         column=missing[0],
     )
 
@@ -236,4 +236,4 @@ def _check_columns(table: ir.Table) -> None:
     for name, ok, key in checks:
         dtype = table[name].type()
         if not ok(dtype):
-            raise InputError(message(key, type=dtype), column=name)
+            raise InputError(_(key, type=dtype), column=name)

@@ -39,9 +39,9 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from patron.engine import periods as P
-from patron.engine.messages import message
 from patron.engine.sources import Source, open_source
 from patron.errors import InputError
+from patron.i18n import _
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -83,7 +83,7 @@ def _choice(option: str, value: object, choices: tuple[str, ...]) -> str:
     text = value.upper() if isinstance(value, str) else value
     if text not in choices:
         raise InputError(
-            message("engine.bad_option", option=option, value=value, choices=", ".join(choices)),
+            _("engine.bad_option", option=option, value=value, choices=", ".join(choices)),
             column=option,
             value=value,
         )
@@ -104,15 +104,13 @@ def _date(option: str, value: object) -> dt.date | None:
             return dt.date.fromisoformat(value.strip()[:10])
         except ValueError:
             pass
-    raise InputError(
-        message("engine.bad_date", option=option, value=value), column=option, value=value
-    )
+    raise InputError(_("engine.bad_date", option=option, value=value), column=option, value=value)
 
 
 def _check_holdout(calibration_end: dt.date | None, as_of: dt.date, given: object) -> None:
     if calibration_end is not None and calibration_end >= as_of:
         raise InputError(
-            message("engine.calibration_after_as_of", calibration_end=calibration_end, as_of=as_of),
+            _("engine.calibration_after_as_of", calibration_end=calibration_end, as_of=as_of),
             column="calibration_end",
             value=given,
         )
@@ -382,7 +380,7 @@ def summarize(
             source.learn_stats()
         if as_of_date is None:
             if source.last_date is None:
-                raise InputError(message("engine.no_transactions"))
+                raise InputError(_("engine.no_transactions"))
             as_of_date = source.last_date
             _check_holdout(cal_date, as_of_date, calibration_end)
         meta = {
