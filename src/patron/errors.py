@@ -8,7 +8,7 @@ without a traceback, and library users can point at the offending cell.
 
 from __future__ import annotations
 
-__all__ = ["PatronError", "InputError"]
+__all__ = ["PatronError", "InputError", "NotFittedError", "ConvergenceError"]
 
 
 class PatronError(Exception):
@@ -41,3 +41,19 @@ class InputError(ValueError, PatronError):
         self.line = line
         self.column = column
         self.value = value
+
+
+class NotFittedError(ValueError, AttributeError, PatronError):
+    """A model was asked for a prediction before :meth:`fit` gave it parameters.
+
+    Also an :class:`AttributeError`, as scikit-learn's is, so ``hasattr(model, "params_")``
+    style checks keep working.
+    """
+
+
+class ConvergenceError(RuntimeError, PatronError):
+    """A maximum-likelihood fit did not reach an optimum.
+
+    Raised instead of returning parameters nobody should trust; the message carries the
+    optimizer's own words so the cause can be looked up.
+    """

@@ -1,0 +1,182 @@
+r"""BG/NBD: Fader, Hardie & Lee (2005), "Counting your customers the easy way".
+
+Marketing Science 24(2), 275-284.  While alive, a customer buys as a Poisson process with
+rate :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`; after each repeat purchase they leave
+for good with probability :math:`p \sim \mathrm{Beta}(a, b)`.  Equation numbers below are
+the paper's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import special, stats
+
+from patron.models.histories import Histories, HistoryModel, as_float
+from patron.models.fitter import Objective
+
+__all__ = ["BetaGeo"]
+
+
+def _scalar(values: np.ndarray) -> Any:
+    return values.item() if values.ndim == 0 else values
+
+
+def _bgnbd_objective(h: Histories) -> Objective:
+    """Log-likelihood (paper eq. 6) summed over histories, and its gradient in log space."""
+    x, w, repeat = h.x, h.weights, h.x > 0
+    xu = h.fx.values
+
+    def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha, a, b = np.exp(phi)
+        log_alpha_T = h.fT(np.log(alpha + h.fT.values))
+        log_alpha_tx = h.ft_x(np.log(alpha + h.ft_x.values))
+        # A3, A4 of eq. 6: "alive at T" and "left after the last purchase".
+        a3 = -(r + x) * log_alpha_T
+        a4 = np.where(
+            repeat, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * log_alpha_tx,
+            -np.inf,
+        )
+        top = np.maximum(a3, a4)
+        log_sum = top + np.log(np.exp(a3 - top) + np.exp(a4 - top))
+        w3 = np.exp(a3 - log_sum)
+        w4 = 1.0 - w3
+        lg = h.fx(
+            special.gammaln(r + xu) + special.gammaln(b + xu) - special.gammaln(a + b + xu)
+        )
+        ll = lg - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
+        ll += -special.gammaln(b) + log_sum
+        dg_rx = h.fx(special.digamma(r + xu))
+        dg_bx = h.fx(special.digamma(b + xu))
+        dg_abx = h.fx(special.digamma(a + b + xu))
+        d_r = dg_rx - special.digamma(r) + np.log(alpha) - w3 * log_alpha_T - w4 * log_alpha_tx
+        d_alpha = r / alpha - (r + x) * (
+            w3 / (alpha + h.T) + w4 / np.where(repeat, alpha + h.t_x, 1.0)
+        )
+        d_a = special.digamma(a + b) - dg_abx + w4 / a
+        d_b = (
+            special.digamma(a + b) + dg_bx - special.digamma(b) - dg_abx
+            - w4 / np.where(repeat, b + x - 1, 1.0)
+        )
+        gradient = np.array([w @ d_r, w @ d_alpha, w @ d_a, w @ d_b]) * np.exp(phi)
+        return float(w @ ll), gradient
+
+    return objective
+
+
+class BetaGeo(HistoryModel):
+    """The BG/NBD model of repeat purchasing.
+
+    Examples
+    --------
+    >>> from patron.models import BetaGeo
+    >>> model = BetaGeo().fit([0, 2, 1, 5, 0, 3], [0, 30.4, 12.0, 33.1, 0, 20.0],
+    ...                       [38.9, 38.9, 30.0, 35.7, 20.1, 36.0])
+    >>> sorted(model.params_)
+    ['a', 'alpha', 'b', 'r']
+    """
+
+    _param_names = ("r", "alpha", "a", "b")
+
+    def _objective(self, histories: Histories) -> Objective:
+        return _bgnbd_objective(histories)
+
+    def _starts(self, histories: Histories) -> list[np.ndarray]:
+        rate = np.average(histories.x / np.maximum(histories.T, 1e-9), weights=histories.weights)
+        return [np.array([1.0, 1.0 / max(rate, 1e-6), 1.0, 3.0]), np.ones(4)]
+
+    def expected_purchases(self, t: Any) -> Any:
+        r"""Expected repeat purchases of a new customer in ``(0, t]`` (paper eq. 7).
+
+        .. math:: E[X(t)] = \frac{a+b-1}{a-1}\Big[1 - \big(\tfrac{\alpha}{\alpha+t}\big)^r
+                  {}_2F_1\big(r, b; a+b-1; \tfrac{t}{\alpha+t}\big)\Big]
+        """
+        r, alpha, a, b = self._check_fitted()
+        (t,) = as_float(t)
+        z = t / (alpha + t)
+        # Euler's transformation keeps 2F1 away from z -> 1 with large arguments.
+        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
+        return _scalar((a + b - 1) / (a - 1) * (1 - tail))
+
+    def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
+        r"""Expected purchases in ``(T, T + t]`` given a customer's history (paper eq. 10).
+
+        .. math:: E[Y(t) \mid x, t_x, T] = \frac{\frac{a+b+x-1}{a-1}\Big[1 -
+                  \big(\tfrac{\alpha+T}{\alpha+T+t}\big)^{r+x}
+                  {}_2F_1\big(r+x, b+x; a+b+x-1; \tfrac{t}{\alpha+T+t}\big)\Big]}
+                  {1 + \delta_{x>0}\,\frac{a}{b+x-1}\big(\tfrac{\alpha+T}{\alpha+t_x}\big)^{r+x}}
+        """
+        r, alpha, a, b = self._check_fitted()
+        t, x, t_x, T = as_float(t, frequency, recency, T)
+        z = t / (alpha + T + t)
+        # Euler: ((a+T)/(a+T+t))^(r+x) 2F1(r+x, b+x; c; z) = (1-z)^(a-1) 2F1(c-r-x, a-1; c; z)
+        c = a + b + x - 1
+        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, c, z)
+        value = (c / (a - 1)) * (1 - tail) * self._p_alive(r, alpha, a, b, x, t_x, T)
+        return _scalar(value)
+
+    def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
+        r"""P(alive at T | x, t_x, T) (Fader, Hardie & Lee 2008 note, eq. 1; paper eq. 10's denominator).
+
+        .. math:: P(\tau > T \mid x, t_x, T) = \Big[1 + \delta_{x>0}\,\frac{a}{b+x-1}
+                  \big(\tfrac{\alpha+T}{\alpha+t_x}\big)^{r+x}\Big]^{-1}
+        """
+        r, alpha, a, b = self._check_fitted()
+        x, t_x, T = as_float(frequency, recency, T)
+        return _scalar(self._p_alive(r, alpha, a, b, x, t_x, T))
+
+    @staticmethod
+    def _p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
+        log_odds = (
+            np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+            + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+        )
+        return np.where(x > 0, special.expit(-log_odds), 1.0)
+
+    def probability_of_purchases(self, t: Any, n: Any) -> Any:
+        r"""P(X(t) = n): a new customer makes exactly ``n`` repeat purchases by ``t`` (eq. 8).
+
+        .. math:: P(X(t)=x) = \frac{B(a, b+x)}{B(a,b)}\,\mathrm{NBD}(x; r, \alpha, t)
+                  + \delta_{x>0}\frac{B(a+1, b+x-1)}{B(a,b)}
+                  \Big[1 - \sum_{j=0}^{x-1}\mathrm{NBD}(j; r, \alpha, t)\Big]
+        """
+        r, alpha, a, b = self._check_fitted()
+        t, n = as_float(t, n)
+        p = alpha / (alpha + t)
+        log_b = special.betaln(a, b)
+        stay = np.exp(special.betaln(a, b + n) - log_b + stats.nbinom.logpmf(n, r, p))
+        left = np.exp(special.betaln(a + 1, np.maximum(b + n - 1, 1e-300)) - log_b)
+        left = np.where(n > 0, left * stats.nbinom.sf(n - 1, r, p), 0.0)
+        return _scalar(stay + left)
+
+    def simulate(self, n_customers: int, T: Any, seed: int | None = None):
+        """Draw ``n_customers`` histories from the fitted model, observed for ``T`` each.
+
+        Returns an Arrow table with ``frequency``, ``recency`` and ``T`` (and the drawn
+        ``lambda_`` and ``p_``), which :meth:`fit_summary` accepts.
+        """
+        r, alpha, a, b = self._check_fitted()
+        rng = np.random.default_rng(seed)
+        lam = rng.gamma(r, 1.0 / alpha, n_customers)
+        p = rng.beta(a, b, n_customers)
+        # Repeat purchases made before leaving: leave after purchase k with probability p.
+        before_leaving = rng.geometric(p)
+        return _purchases_table(rng, lam, before_leaving, T, {"lambda_": lam, "p_": p})
+
+
+def _purchases_table(rng, lam, limit, T, extra: dict[str, np.ndarray]):
+    """Histories of Poisson(lam) buyers observed for T who stop after ``limit`` purchases.
+
+    Given n Poisson events in (0, T] their times are n sorted uniforms, so the time of the
+    k-th is ``T * Beta(k, n - k + 1)``: no event times need be drawn.
+    """
+    import pyarrow as pa
+
+    n_customers = len(lam)
+    T = np.broadcast_to(np.asarray(T, dtype=np.float64), (n_customers,)).copy()
+    events = rng.poisson(lam * T)
+    x = np.minimum(events, limit)
+    k = np.maximum(x, 1)
+    t_x = np.where(x > 0, T * rng.beta(k, np.maximum(events - x, 0) + 1), 0.0)
+    return pa.table({"frequency": x.astype(np.float64), "recency": t_x, "T": T, **extra})

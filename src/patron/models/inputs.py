@@ -1,0 +1,187 @@
+"""Customer data in, checked and compressed: what every model's ``fit`` does first.
+
+Models accept numpy arrays, lists, pandas / polars Series and Arrow arrays, or a summary
+table from :func:`patron.summarize`; all become float64 numpy arrays here.  A value that
+cannot describe a customer (NaN, negative, recency after T) is an :class:`InputError`
+naming the customer, never a NaN log-likelihood twenty iterations later.
+
+Fitting then works on *distinct* histories with a count each (:func:`compress`), because
+the likelihood of two customers with the same (x, t_x, T) is the same number: the cost of
+a fit grows with distinct histories, not with customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from patron.errors import InputError
+from patron.i18n import _
+
+__all__ = ["as_column", "columns_from", "check_counts", "check_histories", "compress", "Columns"]
+
+
+def as_column(values: Any, name: str) -> np.ndarray:
+    """One float64 array from any one-dimensional container (nulls become NaN)."""
+    module = type(values).__module__.split(".")[0]
+    if module == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        values = pc.cast(values, pa.float64())
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        values = values.to_numpy(zero_copy_only=False)
+    elif module in ("pandas", "polars"):
+        values = values.to_numpy()
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.ndim != 1:
+        raise InputError(_("models.not_one_dimensional", column=name), column=name)
+    return array
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Named float arrays of equal length, and the customer ids for messages if known."""
+
+    values: dict[str, np.ndarray]
+    ids: np.ndarray | None = None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[name]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values())))
+
+    def who(self, row: int) -> str:
+        """How a message names the customer on ``row``: their id when known."""
+        if self.ids is not None:
+            return _("models.customer", customer=self.ids[row])
+        return _("models.row", row=row)
+
+
+def columns_from(
+    data: dict[str, Any], weights: Any = None, ids: Any = None
+) -> tuple[Columns, np.ndarray]:
+    """Convert and length-check the columns; weights default to one per row."""
+    names = list(data)
+    arrays = {name: as_column(values, name) for name, values in data.items()}
+    first = names[0]
+    m = len(arrays[first])
+    if weights is not None:
+        arrays["weights"] = as_column(weights, "weights")
+    for name, array in arrays.items():
+        if len(array) != m:
+            raise InputError(
+                _("models.length_mismatch", column=name, n=len(array), first=first, m=m),
+                column=name,
+            )
+    if m == 0:
+        raise InputError(_("models.empty"))
+    w = arrays.pop("weights", None)
+    if ids is not None:
+        ids = np.asarray(_to_list(ids), dtype=object)
+        if len(ids) != m:
+            ids = None
+    columns = Columns(arrays, ids)
+    if w is None:
+        w = np.ones(m)
+    else:
+        check_counts(columns, {"weights": w}, whole=False)
+    return columns, w
+
+
+def _to_list(values: Any) -> list:
+    if hasattr(values, "to_pylist"):
+        return values.to_pylist()
+    if hasattr(values, "to_list"):
+        return values.to_list()
+    return list(values)
+
+
+def _first_bad(mask: np.ndarray) -> int | None:
+    bad = np.flatnonzero(mask)
+    return int(bad[0]) if len(bad) else None
+
+
+def check_counts(
+    columns: Columns, arrays: dict[str, np.ndarray] | None = None, *, whole: Sequence[str] | bool = ()
+) -> None:
+    """Every value finite and non-negative; the ``whole`` columns integers."""
+    arrays = columns.values if arrays is None else arrays
+    for name, array in arrays.items():
+        row = _first_bad(~np.isfinite(array))
+        if row is not None:
+            raise InputError(
+                _("models.not_finite", who=columns.who(row), column=name, value=array[row]),
+                column=name,
+                value=array[row],
+            )
+        row = _first_bad(array < 0)
+        if row is not None:
+            raise InputError(
+                _("models.negative", who=columns.who(row), column=name, value=array[row]),
+                column=name,
+                value=array[row],
+            )
+        if whole is True or (whole and name in whole):
+            row = _first_bad(array != np.round(array))
+            if row is not None:
+                raise InputError(
+                    _("models.not_whole", who=columns.who(row), column=name, value=array[row]),
+                    column=name,
+                    value=array[row],
+                )
+
+
+def check_histories(columns: Columns, model: str, *, end: str = "T") -> None:
+    """The checks every (frequency, recency, T)-style history must pass to be fitted.
+
+    ``end`` names the observation-length column (``T``, or ``n_periods`` in discrete time).
+    """
+    check_counts(columns, whole=("frequency",) if end == "T" else ("frequency", "recency", end))
+    x, t_x, T = columns["frequency"], columns["recency"], columns[end]
+    tolerance = 1e-9 * np.maximum(1.0, T)
+    row = _first_bad(t_x > T + tolerance)
+    if row is not None:
+        raise InputError(
+            _("models.recency_after_T", who=columns.who(row), recency=t_x[row], T=T[row]),
+            column="recency",
+            value=t_x[row],
+        )
+    row = _first_bad((x == 0) & (t_x > 0))
+    if row is not None:
+        raise InputError(
+            _("models.recency_without_repeat", who=columns.who(row), recency=t_x[row]),
+            column="recency",
+            value=t_x[row],
+        )
+    if not np.any(x > 0):
+        raise InputError(_("models.no_repeat", model=model))
+
+
+def compress(arrays: Sequence[np.ndarray], weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of ``arrays`` and the summed weight of each.
+
+    Rows with zero weight are left out.  The order of the result is sorted, so a refit on
+    the same data sees the same numbers in the same order and is deterministic.
+    """
+    keep = weights > 0
+    if not keep.all():
+        arrays = [a[keep] for a in arrays]
+        weights = weights[keep]
+    stacked = np.ascontiguousarray(np.column_stack(arrays))
+    order = np.lexsort(stacked.T[::-1])
+    stacked = stacked[order]
+    new = np.empty(len(stacked), dtype=bool)
+    new[0] = True
+    np.any(stacked[1:] != stacked[:-1], axis=1, out=new[1:])
+    starts = np.flatnonzero(new)
+    counts = np.add.reduceat(weights[order], starts)
+    unique = stacked[starts]
+    return [np.ascontiguousarray(unique[:, j]) for j in range(unique.shape[1])], counts
