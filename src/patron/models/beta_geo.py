@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from patron.models.histories import Histories, HistoryModel, as_float
 from patron.models.fitter import Objective
+from patron.models.histories import Histories, HistoryModel, as_float
 
 __all__ = ["BetaGeo"]
 
@@ -35,16 +35,15 @@ def _bgnbd_objective(h: Histories) -> Objective:
         # A3, A4 of eq. 6: "alive at T" and "left after the last purchase".
         a3 = -(r + x) * log_alpha_T
         a4 = np.where(
-            repeat, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * log_alpha_tx,
+            repeat,
+            np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * log_alpha_tx,
             -np.inf,
         )
         top = np.maximum(a3, a4)
         log_sum = top + np.log(np.exp(a3 - top) + np.exp(a4 - top))
         w3 = np.exp(a3 - log_sum)
         w4 = 1.0 - w3
-        lg = h.fx(
-            special.gammaln(r + xu) + special.gammaln(b + xu) - special.gammaln(a + b + xu)
-        )
+        lg = h.fx(special.gammaln(r + xu) + special.gammaln(b + xu) - special.gammaln(a + b + xu))
         ll = lg - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
         ll += -special.gammaln(b) + log_sum
         dg_rx = h.fx(special.digamma(r + xu))
@@ -56,7 +55,10 @@ def _bgnbd_objective(h: Histories) -> Objective:
         )
         d_a = special.digamma(a + b) - dg_abx + w4 / a
         d_b = (
-            special.digamma(a + b) + dg_bx - special.digamma(b) - dg_abx
+            special.digamma(a + b)
+            + dg_bx
+            - special.digamma(b)
+            - dg_abx
             - w4 / np.where(repeat, b + x - 1, 1.0)
         )
         gradient = np.array([w @ d_r, w @ d_alpha, w @ d_a, w @ d_b]) * np.exp(phi)
@@ -117,7 +119,7 @@ class BetaGeo(HistoryModel):
         return _scalar(value)
 
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
-        r"""P(alive at T | x, t_x, T) (Fader, Hardie & Lee 2008 note, eq. 1; paper eq. 10's denominator).
+        r"""P(alive at T | x, t_x, T): the denominator of paper eq. 10 (FHL 2008 note, eq. 1).
 
         .. math:: P(\tau > T \mid x, t_x, T) = \Big[1 + \delta_{x>0}\,\frac{a}{b+x-1}
                   \big(\tfrac{\alpha+T}{\alpha+t_x}\big)^{r+x}\Big]^{-1}
@@ -129,7 +131,8 @@ class BetaGeo(HistoryModel):
     @staticmethod
     def _p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
         log_odds = (
-            np.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+            np.log(a)
+            - np.log(np.maximum(b + x - 1, 1e-300))
             + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
         )
         return np.where(x > 0, special.expit(-log_odds), 1.0)

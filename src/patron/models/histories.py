@@ -31,6 +31,7 @@ class Factor:
 
     @classmethod
     def of(cls, column: np.ndarray) -> Factor:
+        """Factor one column."""
         values, index = np.unique(column, return_inverse=True)
         return cls(values, index)
 
@@ -53,11 +54,13 @@ class Histories:
 
     @classmethod
     def of(cls, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> Histories:
+        """Compress weighted rows to distinct histories and factor their columns."""
         (x, t_x, T), weights = compress([x, t_x, T], weights)
         return cls(x, t_x, T, weights, Factor.of(x), Factor.of(t_x), Factor.of(T))
 
     @property
     def total(self) -> float:
+        """The number of customers (the summed weights)."""
         return float(self.weights.sum())
 
 

@@ -110,7 +110,10 @@ def _first_bad(mask: np.ndarray) -> int | None:
 
 
 def check_counts(
-    columns: Columns, arrays: dict[str, np.ndarray] | None = None, *, whole: Sequence[str] | bool = ()
+    columns: Columns,
+    arrays: dict[str, np.ndarray] | None = None,
+    *,
+    whole: Sequence[str] | bool = (),
 ) -> None:
     """Every value finite and non-negative; the ``whole`` columns integers."""
     arrays = columns.values if arrays is None else arrays
@@ -165,7 +168,9 @@ def check_histories(columns: Columns, model: str, *, end: str = "T") -> None:
         raise InputError(_("models.no_repeat", model=model))
 
 
-def compress(arrays: Sequence[np.ndarray], weights: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+def compress(
+    arrays: Sequence[np.ndarray], weights: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Distinct rows of ``arrays`` and the summed weight of each.
 
     Rows with zero weight are left out.  The order of the result is sorted, so a refit on
