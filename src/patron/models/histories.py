@@ -17,7 +17,7 @@ import numpy as np
 
 from patron.models.base import CustomerModel, summary_columns
 from patron.models.fitter import Objective
-from patron.models.inputs import check_histories, columns_from, compress
+from patron.models.inputs import Columns, check_histories, columns_from, compress
 
 __all__ = ["Histories", "HistoryModel", "Factor"]
 
@@ -88,11 +88,15 @@ class HistoryModel(CustomerModel):
         columns, w = columns_from(
             {"frequency": frequency, "recency": recency, "T": T}, weights, ids
         )
-        check_histories(columns, type(self).__name__)
-        histories = Histories.of(columns["frequency"], columns["recency"], columns["T"], w)
+        histories = self._prepare(columns, w)
         self._maximize(self._objective(histories), self._starts(histories), histories.total)
         self.n_customers_ = float(w.sum()) if weights is not None else len(columns)
         return self
+
+    def _prepare(self, columns: Columns, weights: np.ndarray) -> Histories:
+        """Check the columns and compress them to distinct histories."""
+        check_histories(columns, type(self).__name__)
+        return Histories.of(columns["frequency"], columns["recency"], columns["T"], weights)
 
     def fit_summary(self, summary: Any):
         """Fit on a table with ``frequency``, ``recency`` and ``T`` columns.
