@@ -15,7 +15,9 @@ LIFETIMES = {
     "a": 0.7929218333480146,
     "b": 2.4259057287223023,
 }
-LIFETIMES_CONDITIONAL_39 = 1.2259068098148258  # conditional_expected_..._up_to_time(39, 2, 30.43, 38.86)
+LIFETIMES_CONDITIONAL_39 = (
+    1.2259068098148258  # conditional_expected_..._up_to_time(39, 2, 30.43, 38.86)
+)
 LIFETIMES_EXPECTED_39 = 1.1950099744790117  # expected_number_of_purchases_up_to_time(39)
 LIFETIMES_P2_39 = 0.08532292342736295  # probability_of_n_purchases_up_to_time(39, 2)
 

@@ -110,7 +110,9 @@ def _sbg_edges(model) -> dict[str, np.ndarray]:
 
 
 CASES = [
-    Case("BetaGeo", "beta_geo", _histories, _history_edges, probabilities=("p_alive", "p_purchases")),
+    Case(
+        "BetaGeo", "beta_geo", _histories, _history_edges, probabilities=("p_alive", "p_purchases")
+    ),
     Case(
         "ModifiedBetaGeo",
         "modified_beta_geo",
@@ -119,7 +121,11 @@ CASES = [
         probabilities=("p_alive", "p_purchases"),
     ),
     Case(
-        "ParetoNBD", "pareto_nbd", _histories, _history_edges, probabilities=("p_alive", "p_purchases")
+        "ParetoNBD",
+        "pareto_nbd",
+        _histories,
+        _history_edges,
+        probabilities=("p_alive", "p_purchases"),
     ),
     Case(
         "BetaGeoBetaBinom",

@@ -84,11 +84,15 @@ class BetaGeo(HistoryModel):
 
     Examples
     --------
-    >>> from patron.models import BetaGeo
-    >>> model = BetaGeo().fit([0, 2, 1, 5, 0, 3], [0, 30.4, 12.0, 33.1, 0, 20.0],
-    ...                       [38.9, 38.9, 30.0, 35.7, 20.1, 36.0])
-    >>> sorted(model.params_)
-    ['a', 'alpha', 'b', 'r']
+    The CDNOW sample and calibration period of the paper:
+
+    >>> import patron
+    >>> s = patron.summarize(patron.datasets.cdnow(), as_of="1997-09-30")
+    >>> model = BetaGeo().fit_summary(s)
+    >>> model
+    BetaGeo(r=0.2426, alpha=4.414, a=0.7929, b=2.426)
+    >>> round(model.conditional_expected_purchases(39, 2, 30.43, 38.86), 3)
+    1.226
     """
 
     _param_names = ("r", "alpha", "a", "b")

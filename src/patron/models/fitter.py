@@ -12,7 +12,8 @@ confidence intervals are Wald intervals on the log scale, ``theta * exp(+-z se(l
 so they never cross zero.
 
 A fit that stops short -- the optimizer gives up, a parameter runs off towards zero or
-infinity, or the point found is not a maximum -- raises :class:`ConvergenceError` with the
+infinity (or its standard error says it could be anywhere), or the point found is not a
+maximum -- raises :class:`ConvergenceError` with the
 reason; it never hands back parameters nobody should use.
 """
 
@@ -33,6 +34,10 @@ Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 # log-parameters beyond this are treated as "ran off": exp(18) ~ 6.6e7, exp(-18) ~ 1.5e-8.
 _LOG_BOUND = 18.0
+# A standard error of log(theta) above this means the 95% interval spans a factor of more
+# than e^40: the optimizer stopped on a plateau where a parameter drifts off, not at a
+# point the data pin down.  Real fits show 0.01-0.5.
+_LOOSE = 10.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,11 @@ def maximize(
             continue
         theta = np.exp(phi)
         se_phi = np.sqrt(np.diag(covariance_phi))
+        loose = np.flatnonzero(se_phi > _LOOSE)
+        if len(loose):
+            j = loose[0]
+            failure = _("models.at_bound", model=model, name=names[j], value=theta[j])
+            continue
         z = stats.norm.ppf(0.5 + level / 2)
         return MaximumLikelihood(
             params=theta,

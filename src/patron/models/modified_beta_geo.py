@@ -30,11 +30,13 @@ class ModifiedBetaGeo(BetaGeo):
 
     Examples
     --------
-    >>> from patron.models import ModifiedBetaGeo
-    >>> model = ModifiedBetaGeo().fit([0, 2, 1, 5, 0, 3], [0, 30.4, 12.0, 33.1, 0, 20.0],
-    ...                               [38.9, 38.9, 30.0, 35.7, 20.1, 36.0])
-    >>> bool(model.probability_alive(0, 0, 100) < model.probability_alive(0, 0, 10))
-    True
+    >>> import patron
+    >>> s = patron.summarize(patron.datasets.cdnow(), as_of="1997-09-30")
+    >>> model = ModifiedBetaGeo().fit_summary(s)
+    >>> model
+    ModifiedBetaGeo(r=0.5248, alpha=6.183, a=0.8914, b=1.614)
+    >>> [round(model.probability_alive(0, 0, T), 2) for T in (10, 39, 78)]
+    [0.52, 0.39, 0.32]
     """
 
     def _objective(self, histories: Histories) -> Objective:
