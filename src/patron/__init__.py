@@ -24,8 +24,8 @@ def __getattr__(name: str) -> Any:
         from patron.engine import summarize
 
         return summarize
-    if name == "datasets":
-        import patron.datasets
+    if name in ("datasets", "models"):
+        from importlib import import_module
 
-        return patron.datasets
+        return import_module(f"patron.{name}")
     raise AttributeError(f"module 'patron' has no attribute {name!r}")
