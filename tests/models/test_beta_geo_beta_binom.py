@@ -290,6 +290,15 @@ def test_invalid_input_names_the_row_and_why(frequency, recency, n_periods, mess
         BetaGeoBetaBinom().fit(frequency, recency, n_periods)
 
 
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [([0, 0], "There are no customers to fit"), ([0, 5], "No customer bought more than once")],
+)
+def test_zero_weight_rows_are_no_customers(weights, message):
+    with pytest.raises(InputError, match=message):
+        BetaGeoBetaBinom().fit([1, 0], [2, 0], [6, 6], weights=weights)
+
+
 def test_invalid_input_names_the_customer_when_ids_are_given():
     with pytest.raises(InputError, match="Customer b: frequency 4.0 is more than"):
         BetaGeoBetaBinom().fit([1, 4], [2, 3], [6, 6], ids=["a", "b"])

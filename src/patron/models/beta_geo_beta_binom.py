@@ -250,6 +250,11 @@ class BetaGeoBetaBinom(CustomerModel):
                     column="frequency",
                     value=x[row],
                 )
+        # Rows of zero weight are no customers: what is left must still be fittable.
+        if not np.any(weights > 0):
+            raise InputError(_("models.empty"))
+        if not np.any((x > 0) & (weights > 0)):
+            raise InputError(_("models.no_repeat", model=type(self).__name__))
         return Histories.of(x, t_x, n, weights)
 
     def _objective(self, histories: Histories) -> Objective:
