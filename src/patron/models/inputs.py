@@ -213,3 +213,29 @@ def _compress_hashed(
         query = f"SELECT {keys}, sum(w) AS w FROM rows GROUP BY {keys} ORDER BY {keys}"
         result = con.sql(query).to_arrow_table()
     return [result[n].to_numpy() for n in names], result["w"].to_numpy()
+
+
+def factorize_rows(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of ``arrays`` and, for every row, the index of its distinct row.
+
+    Scoring evaluates the models once per distinct history and spreads the results back
+    with the index; hashing (Arrow's dictionary encoding) keeps this linear in the rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = np.zeros(len(arrays[0]), dtype=np.int64)
+    distinct = 1
+    for array in arrays:
+        encoded = pc.dictionary_encode(pa.array(array))
+        codes = encoded.indices.to_numpy().astype(np.int64)
+        if distinct * len(encoded.dictionary) >= 2**62:  # re-number before it overflows
+            packed = pc.dictionary_encode(pa.array(key))
+            key, distinct = packed.indices.to_numpy().astype(np.int64), len(packed.dictionary)
+        key = key * len(encoded.dictionary) + codes
+        distinct *= len(encoded.dictionary)
+    encoded = pc.dictionary_encode(pa.array(key))
+    index = encoded.indices.to_numpy()
+    first = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+    first[index[::-1]] = np.arange(len(index))[::-1]
+    return [array[first] for array in arrays], index
