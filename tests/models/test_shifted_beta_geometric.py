@@ -157,6 +157,11 @@ def test_cohorts_pool_into_one_alpha_beta(data):
     )
     as_array = ShiftedBetaGeometric().fit(np.vstack(cohorts_of(data)))
     assert as_list.params_ == as_dict.params_ == as_array.params_
+    table = sbg_retention().slice(0, 8).drop_columns(["year"])
+    assert ShiftedBetaGeometric().fit(table).params_ == as_list.params_
+    assert ShiftedBetaGeometric().fit(table.to_pandas()).params_ == as_list.params_
+    with pytest.raises(InputError, match="Cohort year: 1 customers are active"):
+        ShiftedBetaGeometric().fit(sbg_retention())
     ragged = ShiftedBetaGeometric().fit([data["regular"][:8], data["regular"][:4], [500, 320]])
     assert ragged.n_customers_ == 2500 and ragged.n_cohorts_ == 3
 
@@ -258,14 +263,14 @@ def test_predictions_outside_the_domain_raise(fitted, call, message):
     [
         (
             [1000, 631, 668, 382],
-            "Cohort 0: 668.0 customers are active at the start of period 2 "
-            "but only 631.0 were at the start of period 1",
+            "Cohort 0: 668 customers are active at the start of period 2 "
+            "but only 631 were at the start of period 1",
         ),
         (
             [[1000, 631], [1000, 700, 710]],
-            "Cohort 1: 710.0 customers are active at the start of period 2",
+            "Cohort 1: 710 customers are active at the start of period 2",
         ),
-        ({"north": [100, 90], "south": [100, 90, 95]}, "Cohort south: 95.0 customers"),
+        ({"north": [100, 90], "south": [100, 90, 95]}, "Cohort south: 95 customers"),
         ([1000], "Cohort 0 has 1 values"),
         ([[1000, 900], []], "Cohort 1 has 0 values"),
         ([1000, 631, -1], r"Row 0: survivors\[2\] is -1.0; it cannot be negative"),

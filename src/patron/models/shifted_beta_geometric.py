@@ -59,9 +59,18 @@ class Cohorts:
 
 
 def _series(survivors: Any) -> list[tuple[Any, Any]]:
-    """One ``(label, series)`` per cohort, from one series, a list of them, or a mapping."""
+    """One ``(label, series)`` per cohort, from one series, a list of them, or a mapping.
+
+    A table (Arrow, pandas, polars) is a mapping of its columns: one cohort per column.
+    """
     if isinstance(survivors, Mapping):
         return list(survivors.items())
+    if hasattr(survivors, "column_names"):
+        return [(name, survivors[name]) for name in survivors.column_names]
+    if type(survivors).__module__.split(".")[0] in ("pandas", "polars") and hasattr(
+        survivors, "columns"
+    ):
+        return [(name, survivors[name]) for name in survivors.columns]
     if isinstance(survivors, np.ndarray) and survivors.ndim == 2:
         return list(enumerate(survivors))
     if isinstance(survivors, list | tuple) and survivors and np.ndim(survivors[0]) > 0:
@@ -95,9 +104,9 @@ def _check_series(label: Any, values: np.ndarray) -> None:
             _(
                 "models.survivors_increase",
                 cohort=label,
-                after=values[period],
+                after=int(values[period]),
                 period=period,
-                before=values[period - 1],
+                before=int(values[period - 1]),
                 previous=period - 1,
             ),
             column=f"survivors[{period}]",
@@ -180,9 +189,9 @@ class ShiftedBetaGeometric(CustomerModel):
         ----------
         survivors
             The number of customers still active at the start of each period, beginning
-            with the cohort size (``[1000, 631, 468, ...]``); or a list of such series, or a
-            mapping of cohort name to series, for several cohorts.  Counts are whole and
-            never rise.
+            with the cohort size (``[1000, 631, 468, ...]``); or, for several cohorts, a list
+            of such series, a mapping of cohort name to series or a table with one column
+            per cohort.  Counts are whole and never rise.
 
         Returns
         -------
