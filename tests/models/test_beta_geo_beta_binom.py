@@ -276,7 +276,7 @@ def test_fit_summary_reads_n_periods_and_periods(data, fitted):
         ([1, -1], [2, 3], [6, 6], "Row 1: frequency is -1.0; it cannot be negative"),
         ([1, 1.5], [2, 3], [6, 6], "Row 1: frequency is 1.5; it must be a whole number"),
         ([1, 1], [2, 2.5], [6, 6], "Row 1: recency is 2.5; it must be a whole number"),
-        ([1, 1], [2, 7], [6, 6], "Row 1: recency 7.0 is greater than T 6.0"),
+        ([1, 1], [2, 7], [6, 6], "Row 1: recency 7.0 is greater than n_periods 6.0"),
         ([1, 0], [2, 3], [6, 6], "Row 1: frequency is 0 but recency is 3.0"),
         ([1, 4], [2, 3], [6, 6], "Row 1: frequency 4.0 is more than the 3.0 periods"),
         ([1, 1], [2, 0], [6, 6], "Row 1: frequency 1.0 is more than the 0.0 periods"),

@@ -99,7 +99,7 @@ class HistoryModel(CustomerModel):
 
     def _prepare(self, columns: Columns, weights: np.ndarray) -> Histories:
         """Check the columns and compress them to distinct histories."""
-        check_histories(columns, type(self).__name__)
+        check_histories(columns, type(self).__name__, weights=weights)
         return Histories.of(columns["frequency"], columns["recency"], columns["T"], weights)
 
     def fit_summary(self, summary: Any):

@@ -142,7 +142,9 @@ def check_counts(
                 )
 
 
-def check_histories(columns: Columns, model: str, *, end: str = "T") -> None:
+def check_histories(
+    columns: Columns, model: str, *, end: str = "T", weights: np.ndarray | None = None
+) -> None:
     """The checks every (frequency, recency, T)-style history must pass to be fitted.
 
     ``end`` names the observation-length column (``T``, or ``n_periods`` in discrete time).
@@ -153,7 +155,7 @@ def check_histories(columns: Columns, model: str, *, end: str = "T") -> None:
     row = _first_bad(t_x > T + tolerance)
     if row is not None:
         raise InputError(
-            _("models.recency_after_T", who=columns.who(row), recency=t_x[row], T=T[row]),
+            _("models.recency_after_T", who=columns.who(row), recency=t_x[row], end=end, T=T[row]),
             column="recency",
             value=t_x[row],
         )
@@ -164,7 +166,8 @@ def check_histories(columns: Columns, model: str, *, end: str = "T") -> None:
             column="recency",
             value=t_x[row],
         )
-    if not np.any(x > 0):
+    counted = x > 0 if weights is None else (x > 0) & (weights > 0)
+    if not np.any(counted):
         raise InputError(_("models.no_repeat", model=model))
 
 
@@ -177,6 +180,8 @@ def compress(
     the same data sees the same numbers in the same order and is deterministic.
     """
     keep = weights > 0
+    if not keep.any():
+        return [a[:0] for a in arrays], weights[:0]
     if not keep.all():
         arrays = [a[keep] for a in arrays]
         weights = weights[keep]
