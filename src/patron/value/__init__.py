@@ -1,0 +1,1 @@
+"""From model scores to decisions: CLV, RFM, grades, lifecycle stages, risk and actions."""

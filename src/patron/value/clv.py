@@ -1,0 +1,240 @@
+r"""Customer lifetime value: discounted expected spend over a horizon, with an 80% interval.
+
+**Point value.**  The horizon is cut into steps (months for horizons given in months or
+years, else weeks), each of explicit length in days -- a month is 365.25/12 days, never
+30.  The purchase model gives the expected purchases in each step given the customer's
+history; each step's purchases are discounted at the annual rate for the time from the
+analysis date to the step's end, and multiplied by the expected spend per purchase:
+
+.. math:: \mathrm{CLV}_i = \bar z_i \sum_{k=1}^{K}
+          \frac{E[Y_i(t_k)] - E[Y_i(t_{k-1})]}{(1 + d)^{t_k / \mathrm{year}}}
+
+where :math:`\bar z_i` is Gamma-Gamma's conditional expected spend (the population mean
+for customers without a repeat purchase).
+
+**Interval.**  ``clv_low`` and ``clv_high`` are the 10th and 90th percentiles of the
+customer's value, combining three sources of uncertainty:
+
+1. *parameter uncertainty* -- the purchase model's parameters are drawn from their
+   asymptotic normal distribution (on the log scale, with the fitted covariance);
+2. *the purchase count* -- for each parameter draw, the customer's future purchases are
+   simulated from the model's posterior given their history (alive or not; their own
+   purchase and dropout rates, which the history sharpens);
+3. *spend per purchase* -- Gamma-Gamma's posterior for the customer's mean spend.
+
+Draws are made once per distinct (x, t_x, T) history, which gives the probability of no
+purchase and the first two moments of the discounted purchase count; together with the
+exact moments of the spend posterior they give the moments of the value, and its
+quantiles come from a point mass at zero plus a gamma distribution for the positive part
+matched to those moments.  Monte Carlo error in the interval ends is about 1-2% with the
+default 200 draws per history.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from patron.engine.periods import DAYS_PER_UNIT
+from patron.errors import InputError
+from patron.i18n import _
+from patron.models.inputs import factorize_rows
+
+__all__ = ["Horizon", "parse_horizon", "ValueScores", "customer_value"]
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """A forecast horizon cut into steps, in days."""
+
+    text: str
+    steps: int
+    step_days: float
+
+    @property
+    def days(self) -> float:
+        """The whole horizon in days."""
+        return self.steps * self.step_days
+
+
+def parse_horizon(text: str) -> Horizon:
+    """``"12M"``, ``"26W"``, ``"2Y"`` or ``"90D"`` as steps of a month, week or day.
+
+    >>> parse_horizon("1Y")
+    Horizon(text='1Y', steps=12, step_days=30.4375)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*([DWMY])\s*", str(text).upper())
+    if not match or int(match.group(1)) == 0:
+        raise InputError(_("value.bad_horizon", value=text), column="horizon", value=text)
+    n, unit = int(match.group(1)), match.group(2)
+    if unit == "Y":
+        return Horizon(text, n * 12, DAYS_PER_UNIT["M"])
+    return Horizon(text, n, DAYS_PER_UNIT[unit])
+
+
+@dataclass(frozen=True)
+class ValueScores:
+    """Per-customer value scores (arrays aligned with the input)."""
+
+    expected_purchases: np.ndarray
+    expected_spend: np.ndarray
+    predicted_clv: np.ndarray
+    clv_low: np.ndarray
+    clv_high: np.ndarray
+    p_alive: np.ndarray
+    # expected purchases in each horizon step, summed over customers (for the forecast)
+    purchases_by_step: np.ndarray
+    revenue_by_step: np.ndarray
+
+
+def customer_value(
+    purchase_model: Any,
+    spend: np.ndarray,
+    spend_posterior: tuple[np.ndarray, np.ndarray] | None,
+    frequency: np.ndarray,
+    recency: np.ndarray,
+    T: np.ndarray,
+    *,
+    horizon: Horizon,
+    time_unit: str,
+    discount_rate: float,
+    draws: int = 200,
+    seed: int = 0,
+) -> ValueScores:
+    """Score every customer: expected purchases and spend, CLV and its 80% interval.
+
+    ``spend`` is the expected spend per purchase of each customer; ``spend_posterior`` the
+    first two moments of that spend (``E[z]``, ``E[z^2]``), or None to treat it as known.
+    """
+    (x, t_x, big_t), index = factorize_rows([frequency, recency, T])
+    unit_days = DAYS_PER_UNIT[time_unit]
+    step = horizon.step_days / unit_days
+    ends = step * np.arange(1, horizon.steps + 1)
+    cumulative = np.column_stack(
+        [np.zeros(len(x))]
+        + [
+            np.asarray(purchase_model.conditional_expected_purchases(t, x, t_x, big_t))
+            for t in ends
+        ]
+    )
+    per_step = np.diff(cumulative, axis=1)
+    years = ends * unit_days / 365.25
+    discount = (1.0 + discount_rate) ** -years
+    expected = cumulative[:, -1]
+    discounted = per_step @ discount
+    p_alive = np.asarray(purchase_model.probability_alive(x, t_x, big_t))
+
+    zero, m1, m2 = _count_moments(purchase_model, x, t_x, big_t, ends[-1], draws, seed)
+    # The simulation gives the spread; the analytic mean is the point value.
+    per_purchase = np.divide(discounted, expected, out=np.ones_like(expected), where=expected > 0)
+    scale = np.divide(expected, m1, out=np.zeros_like(expected), where=m1 > 0)
+    c1_hist = discounted
+    c2_hist = m2 * scale**2 * per_purchase**2
+
+    clv = c1_hist[index] * spend
+    if spend_posterior is None:
+        s2 = spend**2
+    else:
+        s2 = spend_posterior[1]
+    low, high = _interval(zero[index], clv, c2_hist[index] * s2)
+    by_step = per_step[index]
+    return ValueScores(
+        expected_purchases=expected[index],
+        expected_spend=spend,
+        predicted_clv=clv,
+        clv_low=low,
+        clv_high=high,
+        p_alive=p_alive[index],
+        purchases_by_step=by_step.sum(axis=0),
+        revenue_by_step=spend @ by_step,
+    )
+
+
+def _interval(
+    p_zero: np.ndarray, mean: np.ndarray, second: np.ndarray, level: float = 0.8
+) -> tuple[np.ndarray, np.ndarray]:
+    """10th/90th percentiles of a value with P(0) = p_zero and the given two moments."""
+    positive = np.clip(1.0 - p_zero, 1e-12, 1.0)
+    mean_pos = mean / positive
+    var_pos = np.maximum(second / positive - mean_pos**2, 1e-12 * np.maximum(mean_pos, 1) ** 2)
+    shape = mean_pos**2 / var_pos
+    scale = var_pos / np.maximum(mean_pos, 1e-300)
+    out = []
+    for q in ((1 - level) / 2, (1 + level) / 2):
+        inner = np.clip((q - p_zero) / positive, 0.0, 1.0)
+        value = special.gammaincinv(shape, inner) * scale
+        out.append(np.where(q <= p_zero, 0.0, np.nan_to_num(value)))
+    return out[0], np.maximum(out[1], mean)
+
+
+def _parameter_draws(model: Any, n: int, rng: np.random.Generator) -> list[dict[str, float]]:
+    names = list(model.params_)
+    theta = np.array([model.params_[k] for k in names])
+    cov = model.covariance_ / np.outer(theta, theta)
+    phi = rng.multivariate_normal(np.log(theta), cov, size=n, method="eigh")
+    return [dict(zip(names, np.exp(row), strict=True)) for row in phi]
+
+
+def _count_moments(
+    model: Any,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    t: float,
+    draws: int,
+    seed: int,
+    parameter_draws: int = 10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P(no purchase), E[Y] and E[Y^2] over (0, t] for each history, by simulation."""
+    rng = np.random.default_rng(seed)
+    zero = np.zeros(len(x))
+    m1 = np.zeros(len(x))
+    m2 = np.zeros(len(x))
+    per_set = max(draws // parameter_draws, 1)
+    sets = _parameter_draws(model, parameter_draws, rng)
+    kind = type(model).__name__
+    for params in sets:
+        clone = copy.copy(model)
+        clone.params_ = params
+        alive_p = np.asarray(clone.probability_alive(x, t_x, T))
+        for _draw in range(per_set):
+            alive = rng.random(len(x)) < alive_p
+            y = _future_purchases(kind, params, x, T, t, alive, rng)
+            zero += y == 0
+            m1 += y
+            m2 += y.astype(float) ** 2
+    total = len(sets) * per_set
+    return zero / total, m1 / total, m2 / total
+
+
+def _future_purchases(
+    kind: str,
+    params: dict[str, float],
+    x: np.ndarray,
+    T: np.ndarray,
+    t: float,
+    alive: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Purchases in (T, T + t] drawn from the posterior given the history and being alive.
+
+    Given alive at T, the purchase rate's posterior is Gamma(r + x, alpha + T) in every
+    model; BG/NBD and MBG/NBD customers who survived x (x + 1) chances to leave have
+    p ~ Beta(a, b + x) (Beta(a, b + x + 1)); Pareto/NBD's dropout rate is
+    Gamma(s, beta + T).
+    """
+    lam = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + T))
+    if kind == "ParetoNBD":
+        mu = rng.gamma(params["s"], 1.0 / (params["beta"] + T))
+        window = np.minimum(rng.exponential(1.0 / mu), t)
+        count = rng.poisson(lam * window)
+    else:
+        extra = 1 if kind == "ModifiedBetaGeo" else 0
+        p = rng.beta(params["a"], params["b"] + x + extra)
+        count = np.minimum(rng.poisson(lam * t), rng.geometric(p))
+    return np.where(alive, count, 0)

@@ -1,0 +1,70 @@
+"""Customer grades (客户等级): a composite of value and loyalty, cut at fixed shares.
+
+Value is what the customer will bring (predicted CLV) and has brought (net spend); loyalty
+is how often they come back (repeat purchases per unit of tenure), how recently, and how
+satisfied they say they are when that is known.  Each ingredient enters as a percentile
+rank, so a long tail of big spenders cannot swamp the others, and a missing ingredient
+(no satisfaction data) gives its weight to the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from patron.i18n import _
+from patron.value.config import GRADE_CODES, GradeRules
+
+__all__ = ["assign_grades", "grade_label", "top_share"]
+
+
+def top_share(values: np.ndarray) -> np.ndarray:
+    """The share of customers at or above each value, in percent (1 = the very top).
+
+    >>> top_share(np.array([10.0, 30.0, 20.0, 0.0])).tolist()
+    [75.0, 25.0, 50.0, 100.0]
+    """
+    if len(values) == 0:
+        return np.zeros(0)
+    return stats.rankdata(-values, method="max") / len(values) * 100
+
+
+def _percentile(values: np.ndarray) -> np.ndarray:
+    return stats.rankdata(values, method="average") / len(values)
+
+
+def assign_grades(
+    ingredients: dict[str, np.ndarray], rules: GradeRules
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grade index (0 = top) and the composite score of every customer.
+
+    ``ingredients`` maps the names in ``rules.weights`` to per-customer values where
+    higher is better; an ingredient that is absent or all NaN gives its weight away.
+    """
+    n = len(next(iter(ingredients.values())))
+    score = np.zeros(n)
+    total = 0.0
+    for name, weight in rules.weights.items():
+        values = ingredients.get(name)
+        if weight <= 0 or values is None or n == 0:
+            continue
+        known = np.isfinite(values)
+        if not known.any():
+            continue
+        ranks = np.full(n, 0.5)  # unknown satisfaction counts as middling
+        ranks[known] = _percentile(values[known])
+        score += weight * ranks
+        total += weight
+    score /= total or 1.0
+    # Rank by score, ties broken by predicted value, so the cut is deterministic.
+    order = np.lexsort((-ingredients.get("predicted_clv", np.zeros(n)), -score))
+    position = np.empty(n)
+    position[order] = (np.arange(n) + 1) / max(n, 1)
+    grade = np.searchsorted(np.asarray(rules.cutoffs), position, side="left")
+    return grade.astype(np.int8), score
+
+
+def grade_label(index: int, rules: GradeRules) -> str:
+    """The grade's name for display: translated for the built-in codes, else as given."""
+    name = rules.names[index]
+    return _(f"value.grade.{name}") if name in GRADE_CODES else name

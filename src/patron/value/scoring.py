@@ -1,0 +1,321 @@
+"""The scoring half of ``analyze``: models fitted, then every customer valued and labelled.
+
+Spend is net of returns: returned amounts are spread over a customer's repeat purchases.
+Customers whose net repeat spend is not positive are kept out of the Gamma-Gamma fit
+(which needs positive spends) and valued with a mean spend of 0 in its posterior -- the
+population's mean, shrunk towards 0 the more often they bought and returned; they are
+counted in ``counts["spend_not_positive"]``.  Customers without a repeat purchase get the
+population mean spend.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from patron.errors import ConvergenceError, InputError
+from patron.i18n import _
+from patron.value.actions import action_text, churn_risk, next_best_actions
+from patron.value.clv import customer_value, parse_horizon
+from patron.value.grades import assign_grades, grade_label, top_share
+from patron.value.lifecycle import lifecycle_stages
+from patron.value.rfm import quintile_scores, rfm_segments
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from patron.value.analyze import Analysis
+
+__all__ = ["score_customers"]
+
+
+def _column(summary: pa.Table, name: str) -> np.ndarray:
+    return summary[name].to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def score_customers(
+    analysis: Analysis,
+    summary: pa.Table,
+    gaps: np.ndarray,
+    satisfaction: dict[str, float],
+    step: Callable[[str], Any],
+) -> None:
+    """Fill ``analysis`` with the customer table, KPIs and forecast."""
+    import pyarrow as pa
+
+    settings = analysis.settings
+    x, t_x, T = (_column(summary, k) for k in ("frequency", "recency", "T"))
+    monetary = _column(summary, "monetary_value")
+    returned = _column(summary, "returned_amount")
+    total_spend = _column(summary, "total_spend")
+    orders = _column(summary, "orders")
+    ids = summary["customer_id"]
+    n = len(x)
+    horizon = parse_horizon(settings.horizon)
+
+    with step("fit"):
+        model, name = _purchase_model(analysis, summary)
+        net = np.where(x > 0, monetary - returned / np.maximum(x, 1), 0.0)
+        spend_model = _spend_model(analysis, x, net)
+    analysis.purchase_model, analysis.model_name, analysis.spend_model = model, name, spend_model
+    analysis.counts = {
+        "customers": n,
+        "repeat_customers": int((x > 0).sum()),
+        "spend_not_positive": int(((x > 0) & (net <= 0)).sum()),
+    }
+
+    with step("score"):
+        spend, spend_second = _spend(spend_model, x, net, total_spend, orders)
+        if model is not None:
+            scores = customer_value(
+                model,
+                spend,
+                (spend, spend_second),
+                x,
+                t_x,
+                T,
+                horizon=horizon,
+                time_unit="W",
+                discount_rate=settings.discount_rate,
+            )
+            p_alive = scores.p_alive
+            analysis.forecast = _forecast(model, scores, x, t_x, T, horizon, analysis.as_of)
+        else:
+            scores = None
+            p_alive = np.full(n, np.nan)
+
+    with step("segment"):
+        recency_days = (T - t_x) * 7
+        rfm_r = quintile_scores(-recency_days)
+        rfm_f = quintile_scores(orders)
+        rfm_m = quintile_scores(total_spend)
+        segment = rfm_segments(rfm_r, rfm_f, rfm_m)
+        clv = scores.predicted_clv if scores is not None else np.full(n, np.nan)
+        id_list = ids.to_pylist()
+        sat = (
+            np.array([satisfaction.get(str(i), np.nan) for i in id_list]) if satisfaction else None
+        )
+        ingredients = {
+            "predicted_clv": clv,
+            "total_spend": total_spend,
+            "repeat_rate": x / np.maximum(T, 1.0),
+            "recency": -recency_days,
+        }
+        if sat is not None:
+            ingredients["satisfaction"] = sat
+        grade_index, composite = assign_grades(ingredients, settings.grades)
+        rules = settings.grades
+        stage_p_alive = np.where(np.isnan(p_alive), 1.0, p_alive)
+        stage, overdue = lifecycle_stages(x, t_x, T, stage_p_alive, gaps, settings.lifecycle)
+        risk = churn_risk(stage_p_alive, overdue, settings.risk, settings.lifecycle)
+        spend_share = top_share(total_spend)
+        action = next_best_actions(
+            grade_index,
+            len(rules.names),
+            stage,
+            risk,
+            spend_share,
+            settings.playbook,
+            rules.names,
+        )
+        grades = np.asarray(rules.names, dtype=object)[grade_index]
+        reasons = _reasons(clv, total_spend, orders, recency_days)
+
+    nan = np.full(n, np.nan)
+    columns = {
+        "customer_id": ids,
+        "orders": summary["orders"],
+        "total_spend": summary["total_spend"],
+        "first_purchase": summary["first_purchase"],
+        "last_purchase": summary["last_purchase"],
+        "frequency": summary["frequency"],
+        "recency": summary["recency"],
+        "T": summary["T"],
+        "monetary_value": summary["monetary_value"],
+        "rfm_r": rfm_r,
+        "rfm_f": rfm_f,
+        "rfm_m": rfm_m,
+        "rfm_segment": segment,
+        "p_alive": p_alive,
+        "expected_purchases": scores.expected_purchases if scores else nan,
+        "expected_spend": spend,
+        "predicted_clv": clv,
+        "clv_low": scores.clv_low if scores else nan,
+        "clv_high": scores.clv_high if scores else nan,
+        "grade": grades,
+        "lifecycle_stage": stage,
+        "churn_risk": risk,
+        "next_best_action": action,
+        "grade_reason": reasons,
+        "grade_score": composite,
+        "overdue": overdue,
+        "grade_label": [grade_label(i, rules) for i in range(len(rules.names))],
+    }
+    labels = columns.pop("grade_label")
+    columns["grade_label"] = np.asarray(labels, dtype=object)[grade_index]
+    columns["lifecycle_stage_label"] = _translate("value.stage", stage)
+    columns["churn_risk_label"] = _translate("value.risk", risk)
+    columns["rfm_segment_label"] = _translate("value.segment", segment)
+    columns["next_best_action_text"] = _map(action, action_text)
+    analysis.customers = pa.table(
+        {
+            k: (v if isinstance(v, pa.ChunkedArray | pa.Array) else pa.array(v))
+            for k, v in columns.items()
+        }
+    )
+    analysis.kpis = _kpis(analysis.customers, total_spend, clv, stage)
+
+
+def _map(codes: np.ndarray, fn: Callable[[str], str]) -> np.ndarray:
+    unique, index = np.unique(codes.astype(str), return_inverse=True)
+    return np.asarray([fn(u) for u in unique], dtype=object)[index]
+
+
+def _translate(section: str, codes: np.ndarray) -> np.ndarray:
+    return _map(codes, lambda code: _(f"{section}.{code}"))
+
+
+def _reasons(
+    clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_days: np.ndarray
+) -> list[str]:
+    """A short why for each grade: the value rank and the purchase count."""
+    value = clv if np.isfinite(clv).any() else spend
+    share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(int)
+    top = _("value.reason.top_value", share="{s}")
+    many = top + "; " + _("value.reason.orders", orders="{o}")
+    once = top + "; " + _("value.reason.orders_one")
+    return [
+        (once if o == 1 else many).format(s=s, o=o)
+        for s, o in zip(share.tolist(), orders.astype(int).tolist(), strict=True)
+    ]
+
+
+def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | None]:
+    from patron.value.analyze import MODELS, fit_purchase_model
+
+    wanted = analysis.settings.model
+    if wanted == "auto":
+        try:
+            from patron.value.backtest import choose_model
+        except ImportError:  # the backtest is optional while it is being built
+            choose_model = None
+        if choose_model is not None:
+            name, backtest = choose_model(analysis.transactions, analysis.as_of, tuple(MODELS))
+            analysis.backtest = backtest
+        else:
+            name = "mbgnbd"
+        if name is None:
+            name = "mbgnbd"
+    else:
+        name = wanted
+    try:
+        return fit_purchase_model(name, summary), name
+    except (InputError, ConvergenceError) as error:
+        analysis.notes.append(_("value.no_model", reason=str(error)))
+        return None, None
+
+
+def _spend_model(analysis: Analysis, x: np.ndarray, net: np.ndarray) -> Any:
+    from patron.models import GammaGamma
+
+    keep = (x > 0) & (net > 0)
+    if keep.sum() < 10:
+        analysis.notes.append(_("value.no_spend_model", n=int(keep.sum())))
+        return None
+    try:
+        return GammaGamma().fit(x[keep], net[keep])
+    except (InputError, ConvergenceError) as error:
+        analysis.notes.append(_("value.no_spend_model_error", reason=str(error)))
+        return None
+
+
+def _spend(
+    model: Any, x: np.ndarray, net: np.ndarray, total_spend: np.ndarray, orders: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected spend per purchase and its second moment (Gamma-Gamma's posterior)."""
+    if model is None or not model.params_["q"] > 2:
+        mean = max(float(total_spend.sum() / max(orders.sum(), 1)), 0.0)
+        spend = np.full(len(x), mean)
+        return spend, spend**2
+    p, q, gamma = (model.params_[k] for k in ("p", "q", "gamma"))
+    m = np.maximum(net, 0.0)
+    shape = p * x + q  # posterior of nu: Gamma(shape, rate)
+    rate = gamma + x * m
+    spend = p * rate / (shape - 1)
+    second = p**2 * rate**2 / ((shape - 1) * (shape - 2))
+    return spend, second
+
+
+def _forecast(model, scores, x, t_x, T, horizon, as_of) -> list[dict[str, Any]]:
+    """Purchases and revenue per horizon step from the existing base, with an 80% band.
+
+    The band is parameter uncertainty, which moves every customer together and so
+    dominates a total: the model is re-evaluated under 20 draws of its parameters on a
+    weighted sample of up to 2,000 distinct histories, and the spread of the ratio to the
+    fitted totals is applied to the totals.
+    """
+    import datetime as dt
+
+    from patron.models.inputs import compress
+
+    rng = np.random.default_rng(1)
+    (hx, htx, hT), w = compress([x, t_x, T], np.ones(len(x)))
+    if len(w) > 2000:
+        pick = rng.choice(len(w), 2000, replace=False, p=w / w.sum())
+        hx, htx, hT, w = hx[pick], htx[pick], hT[pick], np.ones(2000)
+    step = horizon.step_days / 7.0
+    ends = step * np.arange(1, horizon.steps + 1)
+
+    def totals(m) -> np.ndarray:
+        cum = np.array(
+            [w @ np.asarray(m.conditional_expected_purchases(t, hx, htx, hT)) for t in ends]
+        )
+        return np.diff(np.concatenate([[0.0], cum]))
+
+    base = totals(model)
+    names = list(model.params_)
+    theta = np.array([model.params_[k] for k in names])
+    cov = model.covariance_ / np.outer(theta, theta)
+    ratios = []
+    for phi in rng.multivariate_normal(np.log(theta), cov, size=20, method="eigh"):
+        clone = copy.copy(model)
+        clone.params_ = dict(zip(names, np.exp(phi), strict=True))
+        ratios.append(totals(clone) / np.maximum(base, 1e-300))
+    low, high = np.quantile(np.array(ratios), [0.1, 0.9], axis=0)
+    rows = []
+    for k in range(horizon.steps):
+        start = as_of + dt.timedelta(days=horizon.step_days * k)
+        rows.append(
+            {
+                "step": k + 1,
+                "start": start.isoformat(),
+                "purchases": float(scores.purchases_by_step[k]),
+                "purchases_low": float(scores.purchases_by_step[k] * low[k]),
+                "purchases_high": float(scores.purchases_by_step[k] * high[k]),
+                "revenue": float(scores.revenue_by_step[k]),
+                "revenue_low": float(scores.revenue_by_step[k] * low[k]),
+                "revenue_high": float(scores.revenue_by_step[k] * high[k]),
+            }
+        )
+    return rows
+
+
+def _kpis(customers: pa.Table, total_spend: np.ndarray, clv: np.ndarray, stage) -> dict:
+    n = customers.num_rows
+    repeat = (customers["frequency"].to_numpy() > 0).mean() if n else 0.0
+    active = np.isin(stage, ("new", "growing", "mature", "reactivated")).mean() if n else 0.0
+    revenue = float(total_spend.sum())
+    ordered = np.sort(total_spend)[::-1]
+    top = ordered[: max(int(np.ceil(n * 0.2)), 1)].sum() if n else 0.0
+    equity = float(np.nansum(clv)) if np.isfinite(clv).any() else None
+    return {
+        "customers": n,
+        "active_share": float(active),
+        "repeat_rate": float(repeat),
+        "revenue": revenue,
+        "customer_equity": equity,
+        "top20_revenue_share": float(top / revenue) if revenue > 0 else None,
+    }
