@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
+from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
 from patron.models.histories import Histories, HistoryModel, as_float
 
@@ -164,9 +165,9 @@ class BetaGeo(HistoryModel):
         t, n = as_float(t, n)
         p = alpha / (alpha + t)
         log_b = special.betaln(a, b)
-        stay = np.exp(special.betaln(a, b + n) - log_b + stats.nbinom.logpmf(n, r, p))
+        stay = np.exp(special.betaln(a, b + n) - log_b + nbd_log_pmf(n, r, p))
         left = np.exp(special.betaln(a + 1, np.maximum(b + n - 1, 1e-300)) - log_b)
-        left = np.where(n > 0, left * stats.nbinom.sf(n - 1, r, p), 0.0)
+        left = np.where(n > 0, left * nbd_at_least(n, r, p), 0.0)
         return scalar(stay + left)
 
     def simulate(self, n_customers: int, T: Any, seed: int | None = None):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from patron.errors import ConvergenceError
 from patron.i18n import _
@@ -113,7 +113,7 @@ def maximize(
             j = loose[0]
             failure = _("models.at_bound", model=model, name=names[j], value=theta[j])
             continue
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = special.ndtri(0.5 + level / 2)
         return MaximumLikelihood(
             params=theta,
             log_likelihood=float(objective(phi)[0]),

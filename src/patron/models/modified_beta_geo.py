@@ -16,9 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from patron.models.beta_geo import BetaGeo, beta_geo_objective, purchases_table, scalar
+from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
 from patron.models.histories import Histories, as_float
 
@@ -101,8 +102,8 @@ class ModifiedBetaGeo(BetaGeo):
         t, n = as_float(t, n)
         p = alpha / (alpha + t)
         log_b = special.betaln(a, b)
-        stay = np.exp(special.betaln(a, b + n + 1) - log_b + stats.nbinom.logpmf(n, r, p))
-        left = np.exp(special.betaln(a + 1, b + n) - log_b) * stats.nbinom.sf(n - 1, r, p)
+        stay = np.exp(special.betaln(a, b + n + 1) - log_b + nbd_log_pmf(n, r, p))
+        left = np.exp(special.betaln(a + 1, b + n) - log_b) * nbd_at_least(n, r, p)
         return scalar(stay + left)
 
     def simulate(self, n_customers: int, T: Any, seed: int | None = None):

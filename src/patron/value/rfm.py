@@ -24,7 +24,8 @@ lost                   1            1-2
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+
+from patron.value.grades import ranks
 
 __all__ = ["SEGMENTS", "quintile_scores", "rfm_segments"]
 
@@ -51,7 +52,7 @@ def quintile_scores(values: np.ndarray) -> np.ndarray:
     """
     if len(values) == 0:
         return np.zeros(0, dtype=np.int8)
-    share = stats.rankdata(values, method="average") / len(values)
+    share = ranks(values) / len(values)
     return np.clip(np.ceil(share * 5), 1, 5).astype(np.int8)
 
 
