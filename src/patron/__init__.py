@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["read_transactions", "summarize", "InputError", "PatronError", "__version__"]
+__all__ = [
+    "read_transactions",
+    "summarize",
+    "analyze",
+    "backtest",
+    "InputError",
+    "PatronError",
+    "__version__",
+]
 
 from patron.errors import InputError, PatronError
 
 if TYPE_CHECKING:
     from patron.engine import summarize
     from patron.ingest import read_transactions
+    from patron.value.analyze import analyze
+    from patron.value.backtest import backtest
 
 
 def __getattr__(name: str) -> Any:
@@ -24,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from patron.engine import summarize
 
         return summarize
+    if name in ("analyze", "backtest"):
+        from importlib import import_module
+
+        return getattr(import_module(f"patron.value.{name}"), name)
     if name in ("datasets", "models"):
         from importlib import import_module
 

@@ -193,6 +193,141 @@ def _print_summary_line(table, period: str, unit: str) -> None:
     )
 
 
+Horizon = Annotated[str | None, typer.Option("--horizon", help=_("cli.opt_horizon"))]
+Discount = Annotated[float | None, typer.Option("--discount-rate", help=_("cli.opt_discount"))]
+Model = Annotated[str | None, typer.Option("--model", help=_("cli.opt_model"))]
+Config = Annotated[Path | None, typer.Option("--config", help=_("cli.opt_config"))]
+Excel = Annotated[bool, typer.Option("--excel", help=_("cli.opt_excel"))]
+
+
+@app.command(help=_("cli.analyze_help"))
+def analyze(
+    file: Path,
+    out_dir: Annotated[Path, typer.Option("--out", help=_("cli.opt_out_dir"))],
+    customer: Customer = None,
+    date: Date = None,
+    amount: Amount = None,
+    order_id: OrderId = None,
+    sheet: Sheet = None,
+    as_of: AsOf = None,
+    horizon: Horizon = None,
+    discount_rate: Discount = None,
+    model: Model = None,
+    config: Config = None,
+    excel: Excel = False,
+) -> None:
+    """Help text comes from the catalogue (``cli.analyze_help``)."""
+    _analyze(
+        file,
+        out_dir,
+        excel=excel,
+        customer=customer,
+        date=date,
+        amount=amount,
+        order_id=order_id,
+        sheet=_sheet(sheet),
+        as_of=as_of,
+        horizon=horizon,
+        discount_rate=discount_rate,
+        model=model,
+        config=config,
+    )
+
+
+def _analyze(file: Path, out_dir: Path, *, excel: bool = False, **options) -> dict[str, Path]:
+    from patron.value.analyze import analyze as run
+
+    def step(key: str):
+        return _step(_(f"cli.step_{key}", file=file))
+
+    analysis = run(file, step=step, **options)
+    print_report(analysis.transactions.report)
+    _print_analysis(analysis)
+    with _step(_("cli.step_write")):
+        paths = analysis.write(out_dir, excel=excel)
+    for path in paths.values():
+        out.print(_("cli.wrote", path=path))
+    return paths
+
+
+def _print_analysis(analysis) -> None:
+    """KPIs, the model used and the grade mix: what a manager reads first."""
+    import numpy as np
+
+    k = analysis.kpis
+    table = Table(title=_("cli.analysis_title", as_of=analysis.as_of), title_justify="left")
+    table.add_column(_("report.item"))
+    table.add_column(_("report.value"), justify="right")
+    table.add_row(_("cli.kpi_customers"), f"{k['customers']:,}")
+    table.add_row(_("cli.kpi_active"), f"{k['active_share']:.1%}")
+    table.add_row(_("cli.kpi_repeat"), f"{k['repeat_rate']:.1%}")
+    table.add_row(_("cli.kpi_revenue"), f"{k['revenue']:,.2f}")
+    if k.get("customer_equity") is not None:
+        table.add_row(_("cli.kpi_equity"), f"{k['customer_equity']:,.2f}")
+    if analysis.purchase_model is not None:
+        params = ", ".join(f"{n}={v:.4g}" for n, v in analysis.purchase_model.params_.items())
+        table.add_row(_("cli.model"), f"{type(analysis.purchase_model).__name__} ({params})")
+    out.print(table)
+    customers = analysis.customers
+    from patron.value.grades import grade_label
+
+    rules = analysis.settings.grades
+    codes = customers["grade"].to_numpy(zero_copy_only=False)
+    grades = Table(title=_("cli.grade_mix"), title_justify="left")
+    for name in ("grade", "customers", "total_spend", "predicted_clv"):
+        grades.add_column(_(f"cli.col_{name}"), justify="left" if name == "grade" else "right")
+    spend = customers["total_spend"].to_numpy()
+    clv = customers["predicted_clv"].to_numpy()
+    for index, code in enumerate(rules.names):
+        mask = codes == code
+        value = f"{np.nansum(clv[mask]):,.2f}" if np.isfinite(clv).any() else "-"
+        row = (f"{mask.sum():,}", f"{spend[mask].sum():,.2f}", value)
+        grades.add_row(grade_label(index, rules), *row)
+    out.print(grades)
+    for note in analysis.notes:
+        err.print(f"[yellow]{note}[/]", highlight=False)
+
+
+@app.command(help=_("cli.backtest_help"))
+def backtest(
+    file: Path,
+    holdout: Annotated[str, typer.Option("--holdout", help=_("cli.opt_holdout"))] = "26W",
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help=_("cli.opt_backtest_model"))
+    ] = None,
+    as_of: AsOf = None,
+    customer: Customer = None,
+    date: Date = None,
+    amount: Amount = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help=_("cli.opt_backtest_out"))
+    ] = None,
+) -> None:
+    """Help text comes from the catalogue (``cli.backtest_help``)."""
+    import json
+
+    from patron.value.backtest import backtest as run
+    from patron.value.backtest import format_backtest
+
+    options = {"models": tuple(model)} if model else {}
+    with _step(_("cli.step_backtest", file=file)):
+        result = run(
+            file,
+            holdout=holdout,
+            observation_end=as_of,
+            customer=customer,
+            date=date,
+            amount=amount,
+            **options,
+        )
+    out.print(format_backtest(result))
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=str)
+        out_file.write_text(text + "\n", encoding="utf-8")
+        out.print(_("cli.wrote", path=out_file))
+
+
 @app.command(help=_("cli.demo_help"))
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help=_("cli.opt_out_dir"))] = Path(
@@ -203,32 +338,14 @@ def demo(
 ) -> None:
     """Help text comes from the catalogue (``cli.demo_help``)."""
     from patron.datasets import demo_shop
-    from patron.engine import summarize as run
-    from patron.output import write_table
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with _step(_("cli.step_generate")):
         path = demo_shop(out_dir / "demo_shop.csv", customers=customers, seed=seed)
     out.print(_("cli.demo_generated", path=path))
-    tx = _ingest(path, out_dir)
-    with _step(_("cli.step_summarize")):
-        table = run(tx)
-    _print_summary_line(table, "D", "W")
-    _print_top_customers(table)
-    for name in ("summary.csv", "summary.parquet"):
-        out.print(_("cli.wrote", path=write_table(table, out_dir / name)))
-
-
-def _print_top_customers(table, n: int = 5) -> None:
-    """A first look at the result: the customers who spent most."""
-    columns = ("customer_id", "orders", "total_spend", "frequency", "recency", "T")
-    top = table.sort_by([("total_spend", "descending")]).slice(0, n).select(columns)
-    view = Table(title=_("cli.top_customers", n=n), title_justify="left")
-    for name in columns:
-        view.add_column(name, justify="left" if name == "customer_id" else "right")
-    for row in top.to_pylist():
-        view.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row.values()))
-    out.print(view)
+    paths = _analyze(path, out_dir)
+    if "report" in paths:
+        out.print(_("cli.demo_report", path=paths["report"].resolve()))
 
 
 def main() -> None:
