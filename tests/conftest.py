@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 
 import pytest
+
+import patron
 
 BACKENDS = ("duckdb", "sqlite", "postgres")
 
@@ -153,3 +156,14 @@ def backend(request):
         yield loader
     finally:
         loader.close()
+
+
+@pytest.fixture(scope="session")
+def cdnow_summary():
+    """CDNOW 1/10th sample, weekly, calibration 1997-01-01 to 1997-09-30 (2,357 customers).
+
+    The data set and period of Fader, Hardie & Lee (2005), Marketing Science 24(2).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return patron.summarize(patron.datasets.cdnow(sample=True), as_of="1997-09-30")

@@ -146,13 +146,14 @@ def _bad(file: str, key: str, value: object, why: str) -> InputError:
 
 def _section(cls: type, table: dict[str, Any], file: str, prefix: str) -> dict[str, Any]:
     known = {f.name: f for f in fields(cls)}
+    defaults = cls(action="") if cls is Play else cls()
     out: dict[str, Any] = {}
     for key, value in table.items():
         if key not in known:
             raise _bad(
                 file, f"{prefix}{key}", value, _("value.unknown_key", known=", ".join(known))
             )
-        default = getattr(cls(), key) if key != "action" else ""
+        default = getattr(defaults, key)
         if isinstance(default, tuple):
             if not isinstance(value, list):
                 raise _bad(file, f"{prefix}{key}", value, _("value.want_list"))
