@@ -1,0 +1,77 @@
+"""patron analyze / backtest / demo as a user runs them: a real process and real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+import patron
+
+
+def run(*args, lang="en", cwd=None):
+    env = {**os.environ, "PATRON_LANG": lang, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "patron.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_analyze_writes_the_customer_table_and_summary(tmp_path):
+    export = patron.datasets.demo_shop(tmp_path / "orders.csv", customers=400, seed=5)
+    out = tmp_path / "out"
+    result = run("analyze", export, "--out", out, "--excel", "--model", "mbgnbd")
+    assert result.returncode == 0, result.stderr
+    assert "Predicted customer equity" in result.stdout and "Gold" in result.stdout
+    customers = pq.read_table(out / "customers.parquet")
+    assert customers.num_rows > 350
+    assert (out / "customers.xlsx").exists() and (out / "rejected.csv").exists()
+    summary = json.loads((out / "summary.json").read_text("utf-8"))
+    assert summary["purchase_model"]["class"] == "ModifiedBetaGeo"
+    assert summary["ingest"]["rejected"] > 0
+
+
+def test_analyze_in_chinese_with_a_config(tmp_path):
+    export = patron.datasets.demo_shop(tmp_path / "orders.csv", customers=300, seed=6)
+    config = tmp_path / "patron.toml"
+    config.write_text(
+        '[grades]\nnames = ["钻石", "黄金", "白银", "普通"]\ncutoffs = [0.05, 0.15, 0.35]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = run(
+        "analyze", export, "--out", out, "--config", config, "--model", "bgnbd", lang="zh"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "预测客户资产" in result.stdout and "钻石" in result.stdout
+    grades = set(pq.read_table(out / "customers.parquet")["grade"].to_pylist())
+    assert grades == {"钻石", "黄金", "白银", "普通"}
+
+
+def test_unreadable_input_exits_2_with_one_paragraph(tmp_path):
+    bad = tmp_path / "orders.csv"
+    bad.write_text("name,colour\nx,red\n", encoding="utf-8")
+    result = run("analyze", bad, "--out", tmp_path / "out")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "Error" in result.stderr
+
+
+def test_a_bad_setting_exits_2_naming_the_key(tmp_path):
+    export = patron.datasets.demo_shop(tmp_path / "orders.csv", customers=100, seed=6)
+    config = tmp_path / "patron.toml"
+    config.write_text("[grades]\ncutofs = [0.1]\n", encoding="utf-8")
+    result = run("analyze", export, "--out", tmp_path / "out", "--config", config)
+    assert result.returncode == 2
+    assert "grades.cutofs" in result.stderr
+
+
+def test_demo_analyses_the_demo_shop(tmp_path):
+    result = run("demo", "--out", tmp_path / "demo", "--customers", "300")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "demo" / "customers.csv").exists()
+    assert (tmp_path / "demo" / "summary.json").exists()
