@@ -15,19 +15,21 @@ for customers without a repeat purchase).
 **Interval.**  ``clv_low`` and ``clv_high`` are the 10th and 90th percentiles of the
 customer's value, combining three sources of uncertainty:
 
-1. *parameter uncertainty* -- the purchase model's parameters are drawn from their
-   asymptotic normal distribution (on the log scale, with the fitted covariance);
-2. *the purchase count* -- for each parameter draw, the customer's future purchases are
-   simulated from the model's posterior given their history (alive or not; their own
-   purchase and dropout rates, which the history sharpens);
-3. *spend per purchase* -- Gamma-Gamma's posterior for the customer's mean spend.
+1. *the purchase count* -- given the history, the customer is alive with probability
+   P(alive); if alive, their purchase rate has the posterior Gamma(r + x, alpha + T), so
+   the count is taken as negative binomial with shape r + x and the model's conditional
+   mean (the mean accounts for leaving during the horizon);
+2. *parameter uncertainty* -- the variance of the expected count under the fitted
+   parameters' covariance, by the delta method (central differences in log-parameter
+   space), added to the count's variance;
+3. *spend per purchase* -- the second moment of Gamma-Gamma's posterior for the
+   customer's mean spend.
 
-Draws are made once per distinct (x, t_x, T) history, which gives the probability of no
-purchase and the first two moments of the discounted purchase count; together with the
-exact moments of the spend posterior they give the moments of the value, and its
+These give the probability of no purchase and the first two moments of the value; its
 quantiles come from a point mass at zero plus a gamma distribution for the positive part
-matched to those moments.  Monte Carlo error in the interval ends is about 1-2% with the
-default 200 draws per history.
+matched to those moments.  On customers simulated from the model, the interval held the
+next year's outcome for 93% of customers (87% of those with 3 or more repeat purchases):
+whole-number counts make it a little conservative (tests/value/test_clv.py).
 """
 
 from __future__ import annotations
@@ -103,8 +105,6 @@ def customer_value(
     horizon: Horizon,
     time_unit: str,
     discount_rate: float,
-    draws: int = 200,
-    seed: int = 0,
 ) -> ValueScores:
     """Score every customer: expected purchases and spend, CLV and its 80% interval.
 
@@ -129,12 +129,10 @@ def customer_value(
     discounted = per_step @ discount
     p_alive = np.asarray(purchase_model.probability_alive(x, t_x, big_t))
 
-    zero, m1, m2 = _count_moments(purchase_model, x, t_x, big_t, ends[-1], draws, seed)
-    # The simulation gives the spread; the analytic mean is the point value.
+    zero, second = _count_moments(purchase_model, x, t_x, big_t, ends[-1], expected, p_alive)
     per_purchase = np.divide(discounted, expected, out=np.ones_like(expected), where=expected > 0)
-    scale = np.divide(expected, m1, out=np.zeros_like(expected), where=m1 > 0)
     c1_hist = discounted
-    c2_hist = m2 * scale**2 * per_purchase**2
+    c2_hist = second * per_purchase**2
 
     clv = c1_hist[index] * spend
     if spend_posterior is None:
@@ -172,69 +170,40 @@ def _interval(
     return out[0], np.maximum(out[1], mean)
 
 
-def _parameter_draws(model: Any, n: int, rng: np.random.Generator) -> list[dict[str, float]]:
-    names = list(model.params_)
-    theta = np.array([model.params_[k] for k in names])
-    cov = model.covariance_ / np.outer(theta, theta)
-    phi = rng.multivariate_normal(np.log(theta), cov, size=n, method="eigh")
-    return [dict(zip(names, np.exp(row), strict=True)) for row in phi]
-
-
 def _count_moments(
     model: Any,
     x: np.ndarray,
     t_x: np.ndarray,
     T: np.ndarray,
     t: float,
-    draws: int,
-    seed: int,
-    parameter_draws: int = 10,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P(no purchase), E[Y] and E[Y^2] over (0, t] for each history, by simulation."""
-    rng = np.random.default_rng(seed)
-    zero = np.zeros(len(x))
-    m1 = np.zeros(len(x))
-    m2 = np.zeros(len(x))
-    per_set = max(draws // parameter_draws, 1)
-    sets = _parameter_draws(model, parameter_draws, rng)
-    kind = type(model).__name__
-    for params in sets:
-        clone = copy.copy(model)
-        clone.params_ = params
-        alive_p = np.asarray(clone.probability_alive(x, t_x, T))
-        for _draw in range(per_set):
-            alive = rng.random(len(x)) < alive_p
-            y = _future_purchases(kind, params, x, T, t, alive, rng)
-            zero += y == 0
-            m1 += y
-            m2 += y.astype(float) ** 2
-    total = len(sets) * per_set
-    return zero / total, m1 / total, m2 / total
+    expected: np.ndarray,
+    p_alive: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """P(no purchase in (T, T+t]) and E[Y^2] for each history (see the module docstring)."""
+    shape = model.params_["r"] + x
+    alive = np.clip(p_alive, 1e-12, 1.0)
+    mean_alive = expected / alive
+    second_alive = mean_alive + mean_alive**2 / shape + mean_alive**2
+    zero = (1.0 - alive) + alive * (1.0 + mean_alive / shape) ** -shape
+    second = alive * second_alive + _parameter_variance(model, x, t_x, T, t)
+    return zero, second
 
 
-def _future_purchases(
-    kind: str,
-    params: dict[str, float],
-    x: np.ndarray,
-    T: np.ndarray,
-    t: float,
-    alive: np.ndarray,
-    rng: np.random.Generator,
+def _parameter_variance(
+    model: Any, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float, step: float = 1e-3
 ) -> np.ndarray:
-    """Purchases in (T, T + t] drawn from the posterior given the history and being alive.
-
-    Given alive at T, the purchase rate's posterior is Gamma(r + x, alpha + T) in every
-    model; BG/NBD and MBG/NBD customers who survived x (x + 1) chances to leave have
-    p ~ Beta(a, b + x) (Beta(a, b + x + 1)); Pareto/NBD's dropout rate is
-    Gamma(s, beta + T).
-    """
-    lam = rng.gamma(params["r"] + x, 1.0 / (params["alpha"] + T))
-    if kind == "ParetoNBD":
-        mu = rng.gamma(params["s"], 1.0 / (params["beta"] + T))
-        window = np.minimum(rng.exponential(1.0 / mu), t)
-        count = rng.poisson(lam * window)
-    else:
-        extra = 1 if kind == "ModifiedBetaGeo" else 0
-        p = rng.beta(params["a"], params["b"] + x + extra)
-        count = np.minimum(rng.poisson(lam * t), rng.geometric(p))
-    return np.where(alive, count, 0)
+    """Var of E[Y(t) | history] over the parameters' sampling distribution (delta method)."""
+    names = list(model.params_)
+    theta = np.array([model.params_[k] for k in names])
+    cov_log = model.covariance_ / np.outer(theta, theta)
+    gradient = np.empty((len(x), len(names)))
+    for j in range(len(names)):
+        values = []
+        for sign in (1.0, -1.0):
+            clone = copy.copy(model)
+            phi = np.log(theta)
+            phi[j] += sign * step
+            clone.params_ = dict(zip(names, np.exp(phi), strict=True))
+            values.append(np.asarray(clone.conditional_expected_purchases(t, x, t_x, T)))
+        gradient[:, j] = (values[0] - values[1]) / (2 * step)
+    return np.maximum(np.einsum("ij,jk,ik->i", gradient, cov_log, gradient), 0.0)
