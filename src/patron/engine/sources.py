@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
     import pyarrow as pa
 
-__all__ = ["REQUIRED", "Source", "open_source", "MEMORY_LIMIT_VARIABLE"]
+__all__ = ["REQUIRED", "Source", "open_source", "is_clean_parquet", "MEMORY_LIMIT_VARIABLE"]
 
 REQUIRED = ("customer_id", "ts", "amount")
 _PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -164,8 +164,12 @@ def _from_arrow(table: pa.Table) -> Source:
     )
 
 
-def _clean_parquet(path: Path) -> Source | None:
-    """The fast path: a Parquet file that already is a clean transactions table."""
+def is_clean_parquet(path: Path) -> bool:
+    """Whether ``path`` is a Parquet file with typed ``customer_id``, ``ts`` and ``amount``."""
+    return _parquet_file(Path(path)) is not None
+
+
+def _parquet_file(path: Path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -186,6 +190,14 @@ def _clean_parquet(path: Path) -> Source | None:
             or pa.types.is_decimal(amount)
         )
     ):
+        return None
+    return file
+
+
+def _clean_parquet(path: Path) -> Source | None:
+    """The fast path: a Parquet file that already is a clean transactions table."""
+    file = _parquet_file(path)
+    if file is None:
         return None
     cleanup: list = []
     con, _, run = _duckdb(cleanup)

@@ -164,31 +164,26 @@ def analyze(
     import pyarrow as pa
 
     from patron.engine import summarize
-    from patron.ingest import Transactions, read_transactions
+    from patron.value.sources import CleanParquet, open_transactions
 
     settings = load_settings(config, horizon=horizon, discount_rate=discount_rate, model=model)
     if settings.model not in ("auto", *MODELS):
         raise InputError(_bad_model(settings.model), column="model", value=settings.model)
     with step("read"):
-        if isinstance(source, Transactions):
-            tx = source
-        else:
-            tx = read_transactions(
-                source,
-                customer=customer,
-                date=date,
-                amount=amount,
-                order_id=order_id,
-                sheet=sheet,
-                as_of=as_of,
-            )
-    table = tx.to_arrow()
-    if as_of is None:
-        as_of = _last_date(table)
+        tx = open_transactions(
+            source,
+            customer=customer,
+            date=date,
+            amount=amount,
+            order_id=order_id,
+            sheet=sheet,
+            as_of=as_of,
+        )
+    where = tx.path if isinstance(tx, CleanParquet) else tx
     with step("summarize"):
-        summary = summarize(tx, period="D", time_unit=TIME_UNIT, as_of=as_of)
+        summary = summarize(where, period="D", time_unit=TIME_UNIT, as_of=as_of)
         as_of = dt.date.fromisoformat(summary.schema.metadata[b"patron.as_of"].decode())
-        gaps = _last_gaps(table, summary, as_of)
+        gaps = _last_gaps(tx, summary, as_of)
 
     analysis = Analysis(
         customers=pa.table({}),
@@ -210,18 +205,7 @@ def _bad_model(value: str) -> str:
     return _("engine.bad_option", option="model", value=value, choices=", ".join(("auto", *MODELS)))
 
 
-def _last_date(table: pa.Table) -> dt.date:
-    import pyarrow.compute as pc
-
-    last = pc.max(table["ts"]).as_py()
-    if last is None:
-        from patron.i18n import _
-
-        raise InputError(_("engine.no_transactions"))
-    return last.date() if isinstance(last, dt.datetime) else last
-
-
-def _last_gaps(table: pa.Table, summary: pa.Table, as_of: dt.date) -> np.ndarray:
+def _last_gaps(tx: Transactions, summary: pa.Table, as_of: dt.date) -> np.ndarray:
     """Time between each customer's last two purchase days, in weeks (0 with one day).
 
     Aligned with the rows of ``summary``.
@@ -229,12 +213,13 @@ def _last_gaps(table: pa.Table, summary: pa.Table, as_of: dt.date) -> np.ndarray
     import duckdb
     import pyarrow as pa
 
-    purchases = table.select(["customer_id", "ts", "amount"])
+    from patron.value.sources import CleanParquet
+
     ids = pa.table({"customer_id": summary["customer_id"], "n": np.arange(summary.num_rows)})
     query = """
         WITH days AS (
             SELECT DISTINCT customer_id, CAST(ts AS DATE) AS day
-            FROM purchases WHERE amount >= 0 AND CAST(ts AS DATE) <= $as_of
+            FROM {purchases} WHERE amount >= 0 AND CAST(ts AS DATE) <= $as_of
         ), ranked AS (
             SELECT customer_id, day,
                    row_number() OVER (PARTITION BY customer_id ORDER BY day DESC) AS k
@@ -249,10 +234,16 @@ def _last_gaps(table: pa.Table, summary: pa.Table, as_of: dt.date) -> np.ndarray
         ORDER BY ids.n
     """
     with duckdb.connect() as con:
-        con.register("purchases", purchases)
+        if isinstance(tx, CleanParquet):
+            query = query.replace("{purchases}", "read_parquet($path)")
+            parameters = {"as_of": as_of, "path": str(tx.path)}
+        else:
+            con.register("purchases", tx.to_arrow().select(["customer_id", "ts", "amount"]))
+            query = query.replace("{purchases}", "purchases")
+            parameters = {"as_of": as_of}
         con.register("ids", ids)
-        result = con.execute(query, {"as_of": as_of}).to_arrow_table()
-    return result["gap"].to_numpy()
+        result = con.execute(query, parameters).fetchnumpy()
+    return np.asarray(result["gap"], dtype=np.float64)
 
 
 def fit_purchase_model(name: str, summary: pa.Table) -> Any:
