@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from scipy import integrate
 
@@ -295,3 +296,17 @@ def test_choose_model_holds_out_the_last_third_at_most_26_weeks(cdnow):
     # 729 days from 2024-01-03: a third would be 243 days, so 26 weeks.
     _name, result = choose_model(_tiny(), dt.date(2026, 1, 1), ("bgnbd",))
     assert result.calibration_end == dt.date(2026, 1, 1) - dt.timedelta(weeks=26)
+
+
+def test_clean_parquet_is_backtested_in_place(cdnow, bt, tmp_path):
+    from patron.value.sources import open_transactions
+
+    path = tmp_path / "cdnow.parquet"
+    pq.write_table(cdnow.to_arrow(), path)
+    tx = open_transactions(path)  # what analyze hands to choose_model
+    result = backtest(
+        tx, calibration_end="1997-09-30", observation_end="1998-06-30", models=("bgnbd",)
+    )
+    assert result.metrics["bgnbd"] == pytest.approx(bt.metrics["bgnbd"], rel=1e-9)
+    assert result.tracking["actual"].to_pylist() == bt.tracking["actual"].to_pylist()
+    assert tx._table is None  # DuckDB read the file where it lies; no rows came into Python

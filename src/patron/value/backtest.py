@@ -45,8 +45,10 @@ actual cumulative repeat purchases against :math:`\sum_i E[X(s - T_{0i})]` for e
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -200,16 +202,35 @@ def _transactions(source: Any, **columns: str | None) -> Transactions:
     return read_transactions(source, **columns)
 
 
-def _purchase_dates(table: pa.Table) -> tuple[dt.date | None, dt.date | None]:
-    """First and last date of any row (a date or the day of a timestamp)."""
-    import pyarrow.compute as pc
+@contextlib.contextmanager
+def _purchases(tx: Transactions) -> Iterator[Any]:
+    """A DuckDB connection where ``purchases`` is the transactions table.
 
-    low, high = (v.as_py() for v in pc.min_max(table["ts"]).values())
+    A clean Parquet file (``analyze`` leaves it in place) is read where it lies, so its
+    rows are never loaded into Python.
+    """
+    import duckdb
 
-    def day(value: Any) -> dt.date | None:
-        return value.date() if isinstance(value, dt.datetime) else value
+    from patron.value.sources import CleanParquet
 
-    return day(low), day(high)
+    with duckdb.connect() as con:
+        if isinstance(tx, CleanParquet):
+            path = str(tx.path).replace("'", "''")
+            con.execute(
+                "CREATE VIEW purchases AS SELECT customer_id, ts, amount "
+                f"FROM read_parquet('{path}')"
+            )
+        else:
+            con.register("purchases", tx.to_arrow().select(["customer_id", "ts", "amount"]))
+        yield con
+
+
+def _dates(tx: Transactions, where: str = "TRUE") -> tuple[dt.date | None, dt.date | None]:
+    """First and last day of the rows that satisfy ``where``."""
+    with _purchases(tx) as con:
+        query = f"SELECT min(CAST(ts AS DATE)), max(CAST(ts AS DATE)) FROM purchases WHERE {where}"
+        first, last = con.execute(query).fetchone()
+    return first, last
 
 
 # --------------------------------------------------------------------------- predictions
@@ -321,14 +342,12 @@ def _by_frequency(x: np.ndarray, actual: np.ndarray, predicted: dict[str, np.nda
     return pa.table(columns)
 
 
-def _repeat_days(table: pa.Table, period: str, observation_end: dt.date, cohort_end: dt.date):
+def _repeat_days(tx: Transactions, period: str, observation_end: dt.date, cohort_end: dt.date):
     """Days on which the cohort's repeat purchase periods open, with how many on each.
 
     A repeat purchase period is one after the customer's first; it counts on its first
     purchase day.  The cohort is the customers whose first purchase is by ``cohort_end``.
     """
-    import duckdb
-
     key = {
         "D": "day - DATE '1970-01-01'",
         "W": "(day - DATE '1970-01-01' + 3) // 7",
@@ -347,9 +366,7 @@ def _repeat_days(table: pa.Table, period: str, observation_end: dt.date, cohort_
         WHERE k.k > f.k0 AND f.first_day <= $cohort_end
         GROUP BY k.day ORDER BY k.day
     """
-    purchases = table.select(["customer_id", "ts", "amount"])
-    with duckdb.connect() as con:
-        con.register("purchases", purchases)
+    with _purchases(tx) as con:
         result = con.execute(query, {"end": observation_end, "cohort_end": cohort_end})
         rows = result.fetchall()
     days = np.array([d.toordinal() for d, _n in rows], dtype=np.int64)
@@ -358,7 +375,7 @@ def _repeat_days(table: pa.Table, period: str, observation_end: dt.date, cohort_
 
 
 def _tracking(
-    table: pa.Table,
+    tx: Transactions,
     summary: pa.Table,
     fitted: dict[str, Any],
     *,
@@ -384,7 +401,7 @@ def _tracking(
     ends += [min(calibration_end + _WEEK * j, observation_end) for j in range(1, n_hold + 1)]
     starts = [ends[0] - _WEEK + _ONE_DAY] + [e + _ONE_DAY for e in ends[:-1]]
 
-    days, counts = _repeat_days(table, period, observation_end, calibration_end)
+    days, counts = _repeat_days(tx, period, observation_end, calibration_end)
     cumulative = np.concatenate([[0], np.cumsum(counts)])
     end_days = np.array([e.toordinal() for e in ends])
     actual = cumulative[np.searchsorted(days, end_days, side="right")]
@@ -468,20 +485,21 @@ def backtest(
     """
     from patron.engine import summarize
     from patron.engine.periods import duration_value, period_index_of
+    from patron.value.sources import CleanParquet
 
     names = _model_names(models)
     end = _as_date("observation_end", observation_end)
     cal = _as_date("calibration_end", calibration_end)
     days = _holdout_days(holdout) if cal is None else 0
     tx = _transactions(source, customer=customer, date=date, amount=amount)
-    table = tx.to_arrow()
     if end is None:
-        end = _purchase_dates(table)[1]
+        end = _dates(tx)[1]
         if end is None:
             raise InputError(_("engine.no_transactions"))
     if cal is None:
         cal = end - dt.timedelta(days=days)
-    summary = summarize(tx, period=period, time_unit=time_unit, as_of=end, calibration_end=cal)
+    where = tx.path if isinstance(tx, CleanParquet) else tx  # summarised in place
+    summary = summarize(where, period=period, time_unit=time_unit, as_of=end, calibration_end=cal)
     unit = summary.schema.metadata[b"patron.time_unit"].decode()
     x, t_x, T, actual = (
         summary[c].to_numpy().astype(np.float64)
@@ -515,7 +533,7 @@ def backtest(
         chosen=chosen,
         by_frequency=_by_frequency(x, actual, predicted),
         tracking=_tracking(
-            table,
+            tx,
             summary,
             fitted,
             calibration_end=cal,
@@ -540,13 +558,9 @@ def choose_model(
     model could be fitted on the rest, and ``(None, None)`` when the data span less than
     three days, too short to hold anything out.
     """
-    import pyarrow.compute as pc
-
     tx = _transactions(transactions)
     as_of = _as_date("as_of", as_of)
-    table = tx.to_arrow()
-    table = table.filter(pc.greater_equal(table["amount"], 0))
-    first = _purchase_dates(table)[0] if table.num_rows else None
+    first = _dates(tx, "amount >= 0")[0]
     if first is None:
         return None, None
     days = min(26 * 7, (as_of - first).days // 3)
