@@ -23,6 +23,7 @@ import numpy as np
 
 from patron.errors import InputError
 from patron.value.config import Settings, load_settings
+from patron.value.scoring import TIME_UNIT
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,7 +60,6 @@ CUSTOMER_COLUMNS = (
     "next_best_action",
 )
 
-TIME_UNIT = "W"
 
 
 @dataclass

@@ -94,8 +94,10 @@ class Backtest:
     fitted
         The models fitted on the calibration period.
     chosen
-        The fitted model with the lowest per-customer MAE (the earlier of ``models`` on a
-        tie), or None when none could be fitted.
+        The fitted model with the lowest per-customer RMSE (the earlier of ``models`` on a
+        tie), or None when none could be fitted.  RMSE rather than MAE: most customers buy
+        nothing in a holdout, so MAE rewards a model that forecasts too little, while CLV
+        and the forecast are sums that the heavy buyers dominate, which RMSE weighs.
     by_frequency
         ``frequency`` ("0" ... "6", "7+"), ``customers``, ``actual`` and one column per
         fitted model and ``naive``: mean holdout purchases by calibration frequency.
@@ -522,7 +524,7 @@ def backtest(
     rate = np.divide(x, T, out=np.zeros_like(x), where=T > 0)
     predicted[NAIVE], probability[NAIVE] = rate * t, -np.expm1(-rate * t)
     metrics = {k: _metrics(predicted[k], probability[k], actual) for k in predicted}
-    chosen = min(fitted, key=lambda k: metrics[k]["mae"], default=None)  # first on ties
+    chosen = min(fitted, key=lambda k: metrics[k]["rmse"], default=None)  # first on ties
 
     return Backtest(
         calibration_end=cal,

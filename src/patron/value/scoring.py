@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from patron.engine.periods import DAYS_PER_UNIT
 from patron.errors import ConvergenceError, InputError
 from patron.i18n import _
 from patron.value.actions import action_text, churn_risk, next_best_actions
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
 
     from patron.value.analyze import Analysis
 
-__all__ = ["score_customers"]
+__all__ = ["score_customers", "TIME_UNIT"]
+
+# The unit of recency, T and every model time: weeks, as in the papers.
+TIME_UNIT = "W"
 
 
 def _column(summary: pa.Table, name: str) -> np.ndarray:
@@ -78,7 +82,7 @@ def score_customers(
                 t_x,
                 T,
                 horizon=horizon,
-                time_unit="W",
+                time_unit=TIME_UNIT,
                 discount_rate=settings.discount_rate,
             )
             p_alive = scores.p_alive
@@ -88,7 +92,7 @@ def score_customers(
             p_alive = np.full(n, np.nan)
 
     with step("segment"):
-        recency_days = (T - t_x) * 7
+        recency_days = (T - t_x) * DAYS_PER_UNIT[TIME_UNIT]
         rfm_r = quintile_scores(-recency_days)
         rfm_f = quintile_scores(orders)
         rfm_m = quintile_scores(total_spend)
@@ -194,28 +198,33 @@ def _reasons(
 
 
 def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | None]:
+    """The model asked for; with ``auto``, the backtest's best, then the next best.
+
+    MBG/NBD is the fallback when the backtest could fit nothing (too short a history):
+    unlike BG/NBD it lets one-time buyers fade, and it is the cheapest of the three.
+    """
     from patron.value.analyze import MODELS, fit_purchase_model
+    from patron.value.backtest import choose_model
 
     wanted = analysis.settings.model
     if wanted == "auto":
-        try:
-            from patron.value.backtest import choose_model
-        except ImportError:  # the backtest is optional while it is being built
-            choose_model = None
-        if choose_model is not None:
-            name, backtest = choose_model(analysis.transactions, analysis.as_of, tuple(MODELS))
-            analysis.backtest = backtest
+        name, backtest = choose_model(analysis.transactions, analysis.as_of, tuple(MODELS))
+        analysis.backtest = backtest
+        if backtest is not None and backtest.fitted:
+            ranked = sorted(backtest.fitted, key=lambda k: backtest.metrics[k]["rmse"])
         else:
-            name = "mbgnbd"
-        if name is None:
-            name = "mbgnbd"
+            analysis.notes.append(_("value.no_backtest"))
+            ranked = ["mbgnbd"]
     else:
-        name = wanted
-    try:
-        return fit_purchase_model(name, summary), name
-    except (InputError, ConvergenceError) as error:
-        analysis.notes.append(_("value.no_model", reason=str(error)))
-        return None, None
+        ranked = [wanted]
+    errors = []
+    for name in ranked:
+        try:
+            return fit_purchase_model(name, summary), name
+        except (InputError, ConvergenceError) as error:
+            errors.append(str(error))
+    analysis.notes.append(_("value.no_model", reason=" ".join(errors)))
+    return None, None
 
 
 def _spend_model(analysis: Analysis, x: np.ndarray, net: np.ndarray) -> Any:
@@ -266,7 +275,7 @@ def _forecast(model, scores, x, t_x, T, horizon, as_of) -> list[dict[str, Any]]:
     if len(w) > 2000:
         pick = rng.choice(len(w), 2000, replace=False, p=w / w.sum())
         hx, htx, hT, w = hx[pick], htx[pick], hT[pick], np.ones(2000)
-    step = horizon.step_days / 7.0
+    step = horizon.step_days / DAYS_PER_UNIT[TIME_UNIT]
     ends = step * np.arange(1, horizon.steps + 1)
 
     def totals(m) -> np.ndarray:
