@@ -38,3 +38,4 @@ bench: $(VENV)/.bench
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
+	rm -f tests/report/output/*.png
