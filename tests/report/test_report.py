@@ -339,14 +339,23 @@ def test_demo_shop_report_accounts_for_every_rejected_row(tmp_path):
 
 def test_backtest_section_when_the_model_was_chosen_on_a_holdout():
     pytest.importorskip("patron.value.backtest")
+    from patron.report.model_fit import model_title
+
     analysis = analyze(patron.datasets.cdnow(sample=True), as_of="1998-06-30")
     assert analysis.backtest is not None
     page = Page(_render(analysis, "en"))
     assert _("report.html.fit.backtest_heading", lang="en") in page.headings["h3"]
     metrics = page.tables["model"][0]
     assert metrics[0][0] == _("report.html.fit.model", lang="en")
+    assert len(metrics) == 1 + len(analysis.backtest.metrics)
     chosen = [row for row in metrics[1:] if row[0].endswith("✓")]
-    assert len(chosen) == 1
+    # the mark is on the model whose predictions the report shows
+    assert [row[0] for row in chosen] == [f"{model_title(analysis.model_name)} ✓"]
+    predicted = analysis.backtest.metrics[analysis.model_name]["predicted_total"]
+    assert _number(chosen[0][1]) == round(predicted, 1)
+    assert f"{_('report.html.meta.model', lang='en')}: {model_title(analysis.model_name)}" in (
+        page.raw.replace("<b>", "").replace("</b>", "")
+    )
     assert len(page.svgs()) == 10  # and the tracking plot and the conditional expectations
     for svg in page.svgs():
         ET.fromstring(svg)

@@ -2,7 +2,7 @@
 
 The backtest (``analysis.backtest``) comes from :mod:`patron.value.backtest`; it is read
 defensively -- only the attributes named in its interface (``metrics``, ``tracking``,
-``by_frequency``, ``chosen``) and each one only when present -- so the report renders
+``by_frequency``) and each one only when present -- so the report renders
 whatever part of it exists.
 """
 
@@ -128,9 +128,8 @@ def _float(value: Any) -> float | None:
 METRICS = ("predicted_total", "actual_total", "mae", "rmse", "correlation", "brier")
 
 
-def _metric_rows(bt: Any, f: Formats) -> list[dict[str, Any]]:
+def _metric_rows(bt: Any, used: str | None, f: Formats) -> list[dict[str, Any]]:
     metrics = _get(bt, "metrics") or {}
-    chosen = _get(bt, "chosen")
     rows = []
     for name, m in metrics.items():
         values = {k: _float(_get(m, k)) for k in METRICS}
@@ -139,7 +138,7 @@ def _metric_rows(bt: Any, f: Formats) -> list[dict[str, Any]]:
         rows.append(
             {
                 "model": model_title(name),
-                "chosen": name == chosen,
+                "chosen": name == used,
                 "predicted_total": f.number(predicted, 1),
                 "actual_total": f.number(actual, 1),
                 "error": f.percent(error),
@@ -247,12 +246,15 @@ def backtest(analysis: Analysis, f: Formats) -> dict[str, Any] | None:
     bt = analysis.backtest
     if bt is None:
         return None
-    chosen = _get(bt, "chosen")
+    # The model in use, which is not always the backtest's own pick: analyze ranks by its
+    # own criterion and moves on to the next model when the best cannot be fitted on all
+    # the data.
+    used = analysis.model_name
     start, end = _get(bt, "calibration_end"), _get(bt, "observation_end")
     failures = _get(bt, "failures") or {}
     compared = any(name not in BASELINES for name in _get(bt, "metrics") or {})
     return {
-        "chosen": model_title(chosen) if chosen else None,
+        "chosen": model_title(used) if used else None,
         "period": {
             "start": str(start),
             "end": str(end),
@@ -260,7 +262,7 @@ def backtest(analysis: Analysis, f: Formats) -> dict[str, Any] | None:
         }
         if start is not None and end is not None
         else None,
-        "metrics": _metric_rows(bt, f) if compared else [],
+        "metrics": _metric_rows(bt, used, f) if compared else [],
         "tracking": _tracking_chart(bt, f) if compared else None,
         "by_frequency": _by_frequency(bt, f) if compared else None,
         "failures": [str(v) for v in failures.values()],
