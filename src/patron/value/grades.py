@@ -18,7 +18,7 @@ __all__ = ["assign_grades", "grade_label", "top_share"]
 
 
 def ranks(values: np.ndarray, ties: str = "average") -> np.ndarray:
-    """Ranks 1..n of ``values``; equal values share the ``average`` or the ``max`` rank.
+    """Ranks 1..n of ``values``; equal values share the ``average``, ``min`` or ``max`` rank.
 
     (``scipy.stats.rankdata`` does the same, but importing scipy.stats costs a second.)
 
@@ -27,7 +27,7 @@ def ranks(values: np.ndarray, ties: str = "average") -> np.ndarray:
     """
     unique, index, counts = np.unique(values, return_inverse=True, return_counts=True)
     last = np.cumsum(counts).astype(float)
-    per_value = last if ties == "max" else last - (counts - 1) / 2
+    per_value = {"max": last, "min": last - counts + 1}.get(ties, last - (counts - 1) / 2)
     return per_value[index]
 
 

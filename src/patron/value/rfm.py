@@ -1,8 +1,9 @@
 """RFM: recency, frequency and monetary quintile scores, and the named segments.
 
-Scores are 1-5 from each customer's percentile rank, with ties sharing a score, so the
-many customers with one order all get the same F score rather than being split at random
-across quintiles.  Segments follow the common R x FM grid (FM = the rounded mean of F and M):
+Scores are 1-5 from each customer's percentile rank, with ties sharing the lowest rank of
+their group, so the many customers with one order all get F = 1 rather than being split at
+random across quintiles (or all landing on 2 or 3, as an average rank would put them).
+Segments follow the common R x FM grid (FM = the rounded mean of F and M):
 
 =====================  ===========  ============
 segment                R            FM
@@ -45,14 +46,14 @@ SEGMENTS = (
 
 
 def quintile_scores(values: np.ndarray) -> np.ndarray:
-    """Scores 1-5 by percentile rank (ties averaged); higher values score higher.
+    """Scores 1-5 by percentile rank (ties share the lowest); higher values score higher.
 
     >>> quintile_scores(np.array([0, 0, 0, 0, 1, 2, 3, 4, 5, 6])).tolist()
-    [2, 2, 2, 2, 3, 3, 4, 4, 5, 5]
+    [1, 1, 1, 1, 3, 3, 4, 4, 5, 5]
     """
     if len(values) == 0:
         return np.zeros(0, dtype=np.int8)
-    share = ranks(values) / len(values)
+    share = ranks(values, ties="min") / len(values)
     return np.clip(np.ceil(share * 5), 1, 5).astype(np.int8)
 
 

@@ -188,11 +188,17 @@ def _reasons(
     """A short why for each grade: the value rank and the purchase count."""
     value = clv if np.isfinite(clv).any() else spend
     share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(int)
-    top = _("value.reason.top_value", share="{s}")
-    many = top + "; " + _("value.reason.orders", orders="{o}")
-    once = top + "; " + _("value.reason.orders_one")
+    texts = {
+        (top, once): (
+            _(f"value.reason.{'top' if top else 'bottom'}_value", share="{s}")
+            + "; "
+            + (_("value.reason.orders_one") if once else _("value.reason.orders", orders="{o}"))
+        )
+        for top in (True, False)
+        for once in (True, False)
+    }
     return [
-        (once if o == 1 else many).format(s=s, o=o)
+        texts[s <= 50, o == 1].format(s=s if s <= 50 else 101 - s, o=o)
         for s, o in zip(share.tolist(), orders.astype(int).tolist(), strict=True)
     ]
 
@@ -213,16 +219,19 @@ def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | N
         if backtest is not None and backtest.fitted:
             ranked = sorted(backtest.fitted, key=lambda k: backtest.metrics[k]["rmse"])
         else:
-            analysis.notes.append(_("value.no_backtest"))
             ranked = ["mbgnbd"]
     else:
         ranked = [wanted]
     errors = []
     for name in ranked:
         try:
-            return fit_purchase_model(name, summary), name
+            model = fit_purchase_model(name, summary)
         except (InputError, ConvergenceError) as error:
             errors.append(str(error))
+            continue
+        if wanted == "auto" and not (analysis.backtest and analysis.backtest.fitted):
+            analysis.notes.append(_("value.no_backtest"))
+        return model, name
     analysis.notes.append(_("value.no_model", reason=" ".join(errors)))
     return None, None
 
@@ -296,7 +305,7 @@ def _forecast(model, scores, x, t_x, T, horizon, as_of) -> list[dict[str, Any]]:
     low, high = np.quantile(np.array(ratios), [0.1, 0.9], axis=0)
     rows = []
     for k in range(horizon.steps):
-        start = as_of + dt.timedelta(days=horizon.step_days * k)
+        start = as_of + dt.timedelta(days=1 + horizon.step_days * k)
         rows.append(
             {
                 "step": k + 1,
