@@ -440,6 +440,7 @@ def backtest(
     customer: str | None = None,
     date: str | None = None,
     amount: str | None = None,
+    max_customers: int | None = None,
 ) -> Backtest:
     """Fit the purchase models on a calibration period and score them on the holdout.
 
@@ -459,6 +460,10 @@ def backtest(
         As for :func:`patron.summarize`.
     models
         The candidates, among ``bgnbd``, ``pnbd`` and ``mbgnbd``.
+    max_customers
+        Fit and score on a seeded random sample of this many customers when there are
+        more (the tracking plot still counts everyone): comparing models needs a few
+        hundred thousand customers, not millions.
 
     Returns
     -------
@@ -503,6 +508,11 @@ def backtest(
     where = tx.path if isinstance(tx, CleanParquet) else tx  # summarised in place
     summary = summarize(where, period=period, time_unit=time_unit, as_of=end, calibration_end=cal)
     unit = summary.schema.metadata[b"patron.time_unit"].decode()
+    everyone = summary
+    if max_customers is not None and summary.num_rows > max_customers:
+        rng = np.random.default_rng(0)
+        keep = np.sort(rng.choice(summary.num_rows, max_customers, replace=False))
+        summary = summary.take(keep)
     x, t_x, T, actual = (
         summary[c].to_numpy().astype(np.float64)
         for c in ("frequency", "recency", "T", "frequency_holdout")
@@ -536,7 +546,7 @@ def backtest(
         by_frequency=_by_frequency(x, actual, predicted),
         tracking=_tracking(
             tx,
-            summary,
+            everyone,
             fitted,
             calibration_end=cal,
             observation_end=end,
@@ -546,8 +556,12 @@ def backtest(
         models=names,
         time_unit=unit,
         holdout_length=t,
-        customers=summary.num_rows,
+        customers=everyone.num_rows,
     )
+
+
+# Customers the automatic model choice fits on, at most (a seeded random sample).
+CHOICE_SAMPLE = 200_000
 
 
 def choose_model(
@@ -573,6 +587,7 @@ def choose_model(
         calibration_end=as_of - dt.timedelta(days=days),
         observation_end=as_of,
         models=models,
+        max_customers=CHOICE_SAMPLE,
     )
     return result.chosen, result
 
