@@ -15,7 +15,7 @@ from scipy import special
 
 from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, HistoryModel, as_float
+from patron.models.histories import Histories, HistoryModel, as_float, dot
 
 __all__ = ["BetaGeo"]
 
@@ -56,23 +56,23 @@ def beta_geo_objective(h: Histories, k: int = 0) -> Objective:
         constant = -special.gammaln(r) + r * np.log(alpha) + special.gammaln(a + b)
         constant -= special.gammaln(b)
         ll = weight_x @ per_x + total * constant
-        ll += w @ (np.logaddexp(0.0, d) - rx * log_alpha_T)
+        ll += dot(w, np.logaddexp(0.0, d) - rx * log_alpha_T)
         dg_abx = weight_x @ special.digamma(a + b + xu + k)
         d_r = (
             weight_x @ special.digamma(r + xu)
             + total * (np.log(alpha) - special.digamma(r))
-            - w @ log_alpha_T
-            + ww4 @ gap
+            - dot(w, log_alpha_T)
+            + dot(ww4, gap)
         )
         inv_T = h.fT(1.0 / (alpha + h.fT.values))
         inv_tx = h.ft_x(1.0 / (alpha + h.ft_x.values))
-        d_alpha = total * r / alpha - w @ (rx * inv_T) - ww4 @ (rx * (inv_tx - inv_T))
+        d_alpha = total * r / alpha - dot(w, rx * inv_T) - dot(ww4, rx * (inv_tx - inv_T))
         d_a = total * special.digamma(a + b) - dg_abx + ww4.sum() / a
         d_b = (
             total * (special.digamma(a + b) - special.digamma(b))
             + weight_x @ special.digamma(b + xu + k)
             - dg_abx
-            - ww4 @ h.fx(np.where(repeat_u, 1.0 / b_x1, 0.0))
+            - dot(ww4, h.fx(np.where(repeat_u, 1.0 / b_x1, 0.0)))
         )
         gradient = np.array([d_r, d_alpha, d_a, d_b]) * np.exp(phi)
         return float(ll), gradient

@@ -56,7 +56,7 @@ import numpy as np
 from scipy import special
 
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, HistoryModel, as_float
+from patron.models.histories import Histories, HistoryModel, as_float, dot
 
 __all__ = ["ParetoNBD"]
 
@@ -352,11 +352,6 @@ def _tails(chains: _Chains, r, alpha, s, beta, p_extra, q_extra, means: bool = T
     return acc[0] + shift, mean
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """``a @ b`` without BLAS, whose threads cost milliseconds a call on a busy machine."""
-    return float(np.multiply(a, b).sum())
-
-
 def _pnbd_objective(h: Histories) -> Objective:
     r"""Log-likelihood summed over histories, and its gradient in log space.
 
@@ -377,7 +372,7 @@ def _pnbd_objective(h: Histories) -> Objective:
     alive, alive_of = _Chains.of(h.x, h.T)
     xu, x_of = h.fx.values, h.fx.index
     w_x = np.bincount(x_of, weights=w, minlength=len(xu))
-    purchases = _dot(w_x, xu)
+    purchases = dot(w_x, xu)
 
     def objective(phi: np.ndarray) -> tuple[float, np.ndarray]:
         r, alpha, s, beta = np.exp(phi)
@@ -388,26 +383,26 @@ def _pnbd_objective(h: Histories) -> Objective:
         lives = np.log(r + xu)[x_of] + log_g[alive_of]
         log_b = np.logaddexp(died, lives)
         ll = (
-            _dot(w_x, special.gammaln(r + xu))
+            dot(w_x, special.gammaln(r + xu))
             + total * (r * log_alpha + s * log_beta - special.gammaln(r))
-            + _dot(w, log_b)
+            + dot(w, log_b)
         )
         w1 = np.bincount(dead_of, weights=w * special.expit(died - lives), minlength=len(dead.x))
         w2 = np.bincount(alive_of, weights=w * special.expit(lives - died), minlength=len(alive.x))
         d_r = r * (
-            _dot(w_x, special.digamma(r + xu) - special.digamma(r))
-            - _dot(w1, ef[0] - log_alpha)
-            - _dot(w2, eg[0] - log_alpha - 1.0 / (r + alive.x))
+            dot(w_x, special.digamma(r + xu) - special.digamma(r))
+            - dot(w1, ef[0] - log_alpha)
+            - dot(w2, eg[0] - log_alpha - 1.0 / (r + alive.x))
         )
         d_alpha = (
             -purchases
             - w2.sum()
-            + _dot(w1, (r + dead.x) * (1.0 - alpha * ef[1]))
-            + _dot(w2, (r + alive.x + 1) * (1.0 - alpha * eg[1]))
+            + dot(w1, (r + dead.x) * (1.0 - alpha * ef[1]))
+            + dot(w2, (r + alive.x + 1) * (1.0 - alpha * eg[1]))
         )
-        d_s = w1.sum() - s * (_dot(w1, ef[2] - log_beta) + _dot(w2, eg[2] - log_beta))
+        d_s = w1.sum() - s * (dot(w1, ef[2] - log_beta) + dot(w2, eg[2] - log_beta))
         d_beta = (
-            -w1.sum() + (s + 1) * _dot(w1, 1.0 - beta * ef[3]) + s * _dot(w2, 1.0 - beta * eg[3])
+            -w1.sum() + (s + 1) * dot(w1, 1.0 - beta * ef[3]) + s * dot(w2, 1.0 - beta * eg[3])
         )
         return float(ll), np.array([d_r, d_alpha, d_s, d_beta])
 
