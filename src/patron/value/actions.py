@@ -36,7 +36,7 @@ def churn_risk(
         overdue > stages.churned_overdue, 2, np.where(overdue > stages.at_risk_overdue, 1, 0)
     )
     level = np.maximum(level, late)
-    return np.asarray(RISKS, dtype=object)[level]
+    return np.asarray(RISKS)[level]
 
 
 def next_best_actions(
@@ -55,7 +55,8 @@ def next_best_actions(
     biggest spender) serves rules with ``min_value_share``.
     """
     n = len(grade)
-    action = np.full(n, "", dtype=object)
+    width = max(len(p.action) for p in playbook) if playbook else 1
+    action = np.full(n, "", dtype=f"<U{max(width, len('no_action'))}")
     open_ = np.ones(n, dtype=bool)
     for play in playbook:
         mask = open_.copy()

@@ -73,5 +73,5 @@ def lifecycle_stages(
         [churned, at_risk, reactivated, new, mature],
         ["churned", "at_risk", "reactivated", "new", "mature"],
         default="growing",
-    ).astype(object)
+    )
     return stage, overdue

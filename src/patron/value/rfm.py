@@ -99,4 +99,4 @@ def rfm_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> np.ndarray:
     ['champions', 'lost', 'need_attention']
     """
     fm = np.floor((f.astype(float) + m) / 2 + 0.5).astype(int)
-    return np.asarray(SEGMENTS, dtype=object)[_GRID[r, fm]]
+    return np.asarray(SEGMENTS)[_GRID[r, fm]]

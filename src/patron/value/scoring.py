@@ -19,11 +19,11 @@ import numpy as np
 from patron.engine.periods import DAYS_PER_UNIT
 from patron.errors import ConvergenceError, InputError
 from patron.i18n import _
-from patron.value.actions import action_text, churn_risk, next_best_actions
+from patron.value.actions import RISKS, action_text, churn_risk, next_best_actions
 from patron.value.clv import customer_value, parse_horizon
 from patron.value.grades import assign_grades, grade_label, top_share
-from patron.value.lifecycle import lifecycle_stages
-from patron.value.rfm import quintile_scores, rfm_segments
+from patron.value.lifecycle import STAGES, lifecycle_stages
+from patron.value.rfm import SEGMENTS, quintile_scores, rfm_segments
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -125,7 +125,7 @@ def score_customers(
             settings.playbook,
             rules.names,
         )
-        grades = np.asarray(rules.names, dtype=object)[grade_index]
+        grades = np.asarray(rules.names)[grade_index]
         reasons = _reasons(clv, total_spend, orders, recency_days)
 
     nan = np.full(n, np.nan)
@@ -159,11 +159,12 @@ def score_customers(
         "grade_label": [grade_label(i, rules) for i in range(len(rules.names))],
     }
     labels = columns.pop("grade_label")
-    columns["grade_label"] = np.asarray(labels, dtype=object)[grade_index]
-    columns["lifecycle_stage_label"] = _translate("value.stage", stage)
-    columns["churn_risk_label"] = _translate("value.risk", risk)
-    columns["rfm_segment_label"] = _translate("value.segment", segment)
-    columns["next_best_action_text"] = _map(action, action_text)
+    columns["grade_label"] = np.asarray(labels)[grade_index]
+    columns["lifecycle_stage_label"] = _translate("value.stage", stage, STAGES)
+    columns["churn_risk_label"] = _translate("value.risk", risk, RISKS)
+    columns["rfm_segment_label"] = _translate("value.segment", segment, SEGMENTS)
+    actions = sorted({p.action for p in settings.playbook} | {"no_action"})
+    columns["next_best_action_text"] = _map(action, action_text, actions)
     analysis.customers = pa.table(
         {
             k: (v if isinstance(v, pa.ChunkedArray | pa.Array) else pa.array(v))
@@ -173,13 +174,14 @@ def score_customers(
     analysis.kpis = _kpis(analysis.customers, total_spend, clv, stage)
 
 
-def _map(codes: np.ndarray, fn: Callable[[str], str]) -> np.ndarray:
-    unique, index = np.unique(codes.astype(str), return_inverse=True)
-    return np.asarray([fn(u) for u in unique], dtype=object)[index]
+def _map(codes: np.ndarray, fn: Callable[[str], str], keys) -> np.ndarray:
+    """``fn`` of every code, evaluated once per possible code (``keys``)."""
+    keys = np.sort(np.asarray(keys))
+    return np.asarray([fn(str(k)) for k in keys])[np.searchsorted(keys, codes)]
 
 
-def _translate(section: str, codes: np.ndarray) -> np.ndarray:
-    return _map(codes, lambda code: _(f"{section}.{code}"))
+def _translate(section: str, codes: np.ndarray, keys) -> np.ndarray:
+    return _map(codes, lambda code: _(f"{section}.{code}"), keys)
 
 
 def _reasons(
@@ -188,19 +190,29 @@ def _reasons(
     """A short why for each grade: the value rank and the purchase count."""
     value = clv if np.isfinite(clv).any() else spend
     share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(int)
-    texts = {
-        (top, once): (
-            _(f"value.reason.{'top' if top else 'bottom'}_value", share="{s}")
-            + "; "
-            + (_("value.reason.orders_one") if once else _("value.reason.orders", orders="{o}"))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    top = share <= 50
+    rank = pc.cast(pa.array(np.where(top, share, 101 - share)), pa.string())
+    count = pc.cast(pa.array(orders.astype(np.int64)), pa.string())
+    once = orders == 1
+    parts = []
+    for cond, rank_side in ((top, "top"), (~top, "bottom")):
+        for one in (True, False):
+            # Fill the template with markers, then split it around them.
+            text = _(f"value.reason.{rank_side}_value", share="\x00") + "; "
+            text += _("value.reason.orders_one") if one else _("value.reason.orders", orders="\x01")
+            parts.append((cond & (once == one), text))
+    out = pa.nulls(len(share), pa.string())
+    for mask, text in parts:
+        head, _sep, tail = text.partition("\x00")
+        middle, _sep, end = tail.partition("\x01")
+        filled = pc.binary_join_element_wise(
+            pa.scalar(head), rank, pa.scalar(middle), count if "\x01" in tail else "", end, ""
         )
-        for top in (True, False)
-        for once in (True, False)
-    }
-    return [
-        texts[s <= 50, o == 1].format(s=s if s <= 50 else 101 - s, o=o)
-        for s, o in zip(share.tolist(), orders.astype(int).tolist(), strict=True)
-    ]
+        out = pc.if_else(pa.array(mask), filled, out)
+    return out
 
 
 def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | None]:
