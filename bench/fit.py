@@ -117,9 +117,11 @@ def _repeat(data: dict) -> dict:
 
 
 def _patron_imports() -> None:
-    # patron imports duckdb on first use, to compress more than 200k rows by hash; import
-    # it before the clock, as every other library's imports are.
-    import duckdb  # noqa: F401
+    # patron imports pyarrow.compute (to compress more than 200k rows by hash) and
+    # threadpoolctl on first use; import them before the clock, as every other library's
+    # imports are.
+    import pyarrow.compute  # noqa: F401
+    import threadpoolctl  # noqa: F401
 
 
 def _patron_bgnbd(data):

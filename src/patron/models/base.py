@@ -13,7 +13,7 @@ import numpy as np
 
 from patron.errors import InputError, NotFittedError
 from patron.i18n import _
-from patron.models.fitter import MaximumLikelihood, Objective, maximize
+from patron.models.fitter import MaximumLikelihood, Objective, maximize, one_blas_thread
 
 __all__ = ["CustomerModel", "summary_columns"]
 
@@ -80,18 +80,24 @@ class CustomerModel:
             )
 
     def _maximize(
-        self, objective: Objective, starts: list[np.ndarray], total_weight: float
+        self,
+        objective: Objective,
+        starts: list[np.ndarray],
+        total_weight: float,
+        curvature: np.ndarray | None = None,
     ) -> MaximumLikelihood:
         """Run the shared fitter and store its results as the fitted attributes."""
         self._check_options()
-        found = maximize(
-            objective,
-            starts,
-            names=self._param_names,
-            model=type(self).__name__,
-            total_weight=total_weight,
-            penalizer=self.penalizer,
-        )
+        with one_blas_thread():
+            found = maximize(
+                objective,
+                starts,
+                names=self._param_names,
+                model=type(self).__name__,
+                total_weight=total_weight,
+                penalizer=self.penalizer,
+                curvature=curvature,
+            )
         names = self._param_names
         self.params_ = {k: float(v) for k, v in zip(names, found.params, strict=True)}
         self.log_likelihood_ = found.log_likelihood

@@ -28,7 +28,7 @@ from scipy import optimize, special
 from patron.errors import ConvergenceError
 from patron.i18n import _
 
-__all__ = ["Objective", "MaximumLikelihood", "maximize"]
+__all__ = ["Objective", "MaximumLikelihood", "maximize", "hessian", "one_blas_thread"]
 
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -38,6 +38,8 @@ _LOG_BOUND = 18.0
 # than e^40: the optimizer stopped on a plateau where a parameter drifts off, not at a
 # point the data pin down.  Real fits show 0.01-0.5.
 _LOOSE = 10.0
+# Converged when no component of the mean log-likelihood's gradient exceeds this.
+_GTOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class MaximumLikelihood:
     standard_errors: np.ndarray
     intervals: np.ndarray  # shape (k, 2)
     iterations: int
+    hessian: np.ndarray  # of the log-likelihood in log-parameter space
 
 
 def maximize(
@@ -61,12 +64,17 @@ def maximize(
     total_weight: float,
     penalizer: float = 0.0,
     level: float = 0.95,
+    curvature: np.ndarray | None = None,
 ) -> MaximumLikelihood:
     """Maximise ``objective`` from each start in turn; keep the first clean optimum.
 
     ``penalizer`` adds ``penalizer * sum(theta**2)`` to the mean negative log-likelihood,
     as lifetimes' ``penalizer_coef`` does, to keep estimates finite on data that barely
     identify them.  The returned log-likelihood is the unpenalised one.
+
+    ``curvature``, the Hessian of the mean negative log-likelihood near the first start
+    (from a fit on a sample of the data), lets a quasi-Newton polish that begins with it
+    finish in a handful of steps on the full data; L-BFGS-B takes over if it stalls.
     """
     scale = 1.0 / total_weight
 
@@ -80,30 +88,35 @@ def maximize(
         return value, gradient
 
     failure = ""
-    for start in starts:
-        result = optimize.minimize(
-            negative,
-            np.log(np.asarray(start, dtype=float)),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[(-_LOG_BOUND - 2, _LOG_BOUND + 2)] * len(names),
-            options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-9, "maxcor": 20},
-        )
-        phi = result.x
-        if not result.success and np.max(np.abs(result.jac)) > 1e-5:
-            failure = _("models.no_convergence", model=model, message=result.message)
-            continue
+    for n, start in enumerate(starts):
+        phi = np.log(np.asarray(start, dtype=float))
+        polished = curvature is not None and n == 0 and _polish(negative, phi, curvature)
+        if polished:
+            phi, iterations = polished
+        else:
+            result = optimize.minimize(
+                negative,
+                phi,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(-_LOG_BOUND - 2, _LOG_BOUND + 2)] * len(names),
+                options={"maxiter": 2000, "ftol": 1e-15, "gtol": _GTOL, "maxcor": 20},
+            )
+            phi, iterations = result.x, result.nit
+            if not result.success and np.max(np.abs(result.jac)) > 1e-5:
+                failure = _("models.no_convergence", model=model, message=result.message)
+                continue
         off = np.flatnonzero(np.abs(phi) > _LOG_BOUND)
         if len(off):
             j = off[0]
             failure = _("models.at_bound", model=model, name=names[j], value=np.exp(phi[j]))
             continue
-        hessian = _hessian(objective, phi)
+        curve = hessian(objective, phi)
         try:
-            covariance_phi = np.linalg.inv(-hessian)
+            covariance_phi = np.linalg.inv(-curve)
         except np.linalg.LinAlgError:
             covariance_phi = None
-        if covariance_phi is None or np.any(np.linalg.eigvalsh(-hessian) <= 0):
+        if covariance_phi is None or np.any(np.linalg.eigvalsh(-curve) <= 0):
             failure = _("models.not_maximum", model=model)
             continue
         theta = np.exp(phi)
@@ -120,12 +133,57 @@ def maximize(
             covariance=covariance_phi * np.outer(theta, theta),
             standard_errors=theta * se_phi,
             intervals=np.column_stack([theta * np.exp(-z * se_phi), theta * np.exp(z * se_phi)]),
-            iterations=int(result.nit),
+            iterations=int(iterations),
+            hessian=curve,
         )
     raise ConvergenceError(failure)
 
 
-def _hessian(objective: Objective, phi: np.ndarray, step: float = 1e-5) -> np.ndarray:
+def one_blas_thread():
+    """Keep BLAS to one thread while fitting.
+
+    A fit makes thousands of tiny BLAS calls (L-BFGS-B's updates on 4-vectors); OpenBLAS
+    wakes its thread pool for each, which on 2 cores cost more than the likelihood itself
+    (measured: a 1M-customer BG/NBD fit took 0.40 s, 0.25 s with one thread).
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _polish(
+    negative: Objective, phi: np.ndarray, curvature: np.ndarray, max_iter: int = 50
+) -> tuple[np.ndarray, int] | None:
+    """Quasi-Newton (BFGS updates) from a good start and Hessian; None if it stalls."""
+    inverse_ok = np.all(np.linalg.eigvalsh(curvature) > 0)
+    if not inverse_ok:
+        return None
+    approx = curvature.copy()
+    value, gradient = negative(phi)
+    for iteration in range(max_iter):
+        if np.max(np.abs(gradient)) < _GTOL:
+            return phi, iteration
+        step = -np.linalg.solve(approx, gradient)
+        slope = gradient @ step
+        if not slope < 0:
+            return None
+        length = 1.0
+        while True:
+            trial_value, trial_gradient = negative(phi + length * step)
+            if np.isfinite(trial_value) and trial_value <= value + 1e-4 * length * slope:
+                break
+            length /= 2
+            if length < 1e-6:
+                return None
+        s, y = length * step, trial_gradient - gradient
+        phi, value, gradient = phi + s, trial_value, trial_gradient
+        if y @ s > 0:
+            hs = approx @ s
+            approx = approx - np.outer(hs, hs) / (s @ hs) + np.outer(y, y) / (y @ s)
+    return None
+
+
+def hessian(objective: Objective, phi: np.ndarray, step: float = 1e-5) -> np.ndarray:
     """Central differences of the analytic gradient, symmetrised."""
     k = len(phi)
     hessian = np.empty((k, k))

@@ -199,25 +199,44 @@ def compress(
     return [np.ascontiguousarray(unique[:, j]) for j in range(unique.shape[1])], counts
 
 
-# Above this many rows a hash aggregation beats sorting: on 1M rows of (x, t_x, T),
-# DuckDB's GROUP BY takes ~0.1 s where numpy's lexsort takes ~0.3 s.
+# Above this many rows hashing beats sorting: on 1M rows of (x, t_x, T), Arrow's
+# dictionary encoding and a bincount over the combined codes take ~0.05 s where numpy's
+# lexsort takes ~0.3 s.
 _HASH_FROM = 200_000
 
 
 def _compress_hashed(
     arrays: Sequence[np.ndarray], weights: np.ndarray
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    import duckdb
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    names = [f"c{j}" for j in range(len(arrays))]
-    rows = pa.table({**dict(zip(names, arrays, strict=True)), "w": weights})
-    keys = ", ".join(names)
-    with duckdb.connect() as con:
-        con.register("rows", rows)
-        query = f"SELECT {keys}, sum(w) AS w FROM rows GROUP BY {keys} ORDER BY {keys}"
-        result = con.sql(query).to_arrow_table()
-    return [result[n].to_numpy() for n in names], result["w"].to_numpy()
+    codes, values = [], []
+    for array in arrays:
+        encoded = pc.dictionary_encode(pa.array(array))
+        dictionary = encoded.dictionary.to_numpy(zero_copy_only=False)
+        order = np.argsort(dictionary, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        codes.append(rank[encoded.indices.to_numpy()])  # codes in value order
+        values.append(dictionary[order])
+    sizes = [len(v) for v in values]
+    space = int(np.prod(np.array(sizes, dtype=np.float64)))
+    if space > max(4 * len(weights), 1 << 24):  # too many combinations to count directly
+        unique, index = factorize_rows(arrays)
+        counts = np.bincount(index, weights, minlength=len(unique[0]))
+        order = np.lexsort(unique[::-1])
+        return [np.ascontiguousarray(u[order]) for u in unique], counts[order]
+    key = codes[0]
+    for code, size in zip(codes[1:], sizes[1:], strict=True):
+        key = key * size + code
+    counts = np.bincount(key, weights, minlength=space)
+    present = np.flatnonzero(counts)
+    columns, rest = [], present
+    for size, vals in zip(sizes[::-1], values[::-1], strict=True):
+        columns.append(vals[rest % size])
+        rest = rest // size
+    return columns[::-1], counts[present]
 
 
 def factorize_rows(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
