@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-fit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ lint: $(VENV)/.test
 
 bench: $(VENV)/.bench
 	$(BIN)/python bench/summary.py
+
+bench-fit: $(VENV)/.bench
+	$(BIN)/python bench/fit.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache

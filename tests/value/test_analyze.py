@@ -148,3 +148,31 @@ def test_messy_chinese_xlsx_needs_no_column_options(tmp_path):
 def test_unknown_model_is_an_input_error():
     with pytest.raises(InputError, match="auto, bgnbd, pnbd, mbgnbd"):
         patron.analyze(patron.datasets.cdnow(sample=True), model="xgboost")
+
+
+def test_last_gap_is_the_time_between_the_last_two_purchase_days():
+    from patron.value.analyze import _last_gaps
+    from patron.value.sources import open_transactions
+
+    day = dt.datetime(2024, 1, 1)
+    rows = [
+        ("a", day, 10.0),
+        ("a", day + dt.timedelta(days=10), 10.0),
+        ("a", day + dt.timedelta(days=40), 5.0),
+        ("a", day + dt.timedelta(days=40, hours=3), 5.0),  # same day: one purchase day
+        ("a", day + dt.timedelta(days=45), -5.0),  # a return is no purchase
+        ("b", day, 10.0),
+    ]
+    table = pa.table(
+        dict(zip(("customer_id", "ts", "amount"), zip(*rows, strict=False), strict=True))
+    )
+    tx = open_transactions(table)
+    summary = patron.summarize(tx, as_of="2024-03-01")
+    gaps = dict(
+        zip(
+            summary["customer_id"].to_pylist(),
+            _last_gaps(tx, summary, dt.date(2024, 3, 1)),
+            strict=False,
+        )
+    )
+    assert gaps == {"a": pytest.approx(30 / 7), "b": 0.0}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from patron.engine.periods import DAYS_PER_UNIT
 from patron.errors import InputError
 from patron.value.config import Settings, load_settings
 from patron.value.scoring import TIME_UNIT
@@ -216,21 +217,17 @@ def _last_gaps(tx: Transactions, summary: pa.Table, as_of: dt.date) -> np.ndarra
     from patron.value.sources import CleanParquet
 
     ids = pa.table({"customer_id": summary["customer_id"], "n": np.arange(summary.num_rows)})
+    # max(DISTINCT day, 2): each customer's last two purchase days in one hash
+    # aggregation, where a window over every row would sort the whole table.
     query = """
-        WITH days AS (
-            SELECT DISTINCT customer_id, CAST(ts AS DATE) AS day
-            FROM {purchases} WHERE amount >= 0 AND CAST(ts AS DATE) <= $as_of
-        ), ranked AS (
-            SELECT customer_id, day,
-                   row_number() OVER (PARTITION BY customer_id ORDER BY day DESC) AS k
-            FROM days
-        ), gaps AS (
-            SELECT customer_id,
-                   max(CASE WHEN k = 1 THEN day END) - max(CASE WHEN k = 2 THEN day END) AS gap
-            FROM ranked WHERE k <= 2 GROUP BY customer_id
+        WITH g AS (
+            SELECT customer_id, max(DISTINCT CAST(ts AS DATE), 2) AS days
+            FROM {purchases}
+            WHERE amount >= 0 AND CAST(ts AS DATE) <= $as_of
+            GROUP BY customer_id
         )
-        SELECT coalesce(CAST(g.gap AS DOUBLE), 0) / 7.0 AS gap
-        FROM ids LEFT JOIN gaps g USING (customer_id)
+        SELECT coalesce(CAST(date_diff('day', g.days[2], g.days[1]) AS DOUBLE), 0) AS gap
+        FROM ids LEFT JOIN g USING (customer_id)
         ORDER BY ids.n
     """
     with duckdb.connect() as con:
@@ -243,7 +240,7 @@ def _last_gaps(tx: Transactions, summary: pa.Table, as_of: dt.date) -> np.ndarra
             parameters = {"as_of": as_of}
         con.register("ids", ids)
         result = con.execute(query, parameters).fetchnumpy()
-    return np.asarray(result["gap"], dtype=np.float64)
+    return np.asarray(result["gap"], dtype=np.float64) / DAYS_PER_UNIT[TIME_UNIT]
 
 
 def fit_purchase_model(name: str, summary: pa.Table) -> Any:
