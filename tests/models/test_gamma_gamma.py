@@ -273,7 +273,7 @@ def test_not_fitted_before_fit():
 
 
 def test_frequency_zero_names_the_customer():
-    with pytest.raises(InputError, match="Customer c2: monetary_value is 0.0") as info:
+    with pytest.raises(InputError, match="Customer c2: frequency is 0; Gamma-Gamma") as info:
         GammaGamma().fit([1, 0, 2], [10.0, 0.0, 5.0], ids=["c1", "c2", "c3"])
     assert info.value.column == "frequency"
 

@@ -177,13 +177,12 @@ class GammaGamma(CustomerModel):
         """Check the columns and compress them to distinct (x, m_x)."""
         x, m = columns["frequency"], columns["monetary_value"]
         check_counts(columns, {"frequency": x}, whole=True)
-        # A frequency-0 row is refused with the spend message: its monetary_value is 0 in
-        # every summary (nothing to average), and the message says to leave such rows out.
+        # A frequency-0 row has no repeat spend to average: it belongs out of the fit.
         bad = np.flatnonzero(x == 0)
         if len(bad):
             row = int(bad[0])
             raise InputError(
-                _("models.spend_not_positive", who=columns.who(row), value=m[row]),
+                _("models.frequency_zero_spend", who=columns.who(row)),
                 column="frequency",
                 value=x[row],
             )
