@@ -240,3 +240,20 @@ def test_in_memory_and_typed_sources(tmp_path, kind):
     assert (tx.report.purchases, tx.report.returns, tx.report.rejected) == (2, 1, 1)
     assert tx.to_arrow()["customer_id"].to_pylist() == ["1", "2", "2"]
     assert tx.rejected["line"].to_pylist() == [4]
+
+
+def test_columns_aligned_with_spaces_are_read(tmp_path):
+    """CDNOW's own text files separate columns with runs of spaces."""
+    path = tmp_path / "cdnow.txt"
+    path.write_text(
+        " customer_id  date number_of_cds  dollar_value\n"
+        " 00001 19970101  1   11.77\n"
+        " 00002 19970112  1   12.00\n"
+        " 00002 19970112  5   77.00\n",
+        encoding="utf-8",
+    )
+    tx = patron.read_transactions(path)
+    table = tx.to_arrow()
+    assert table["customer_id"].to_pylist() == ["00001", "00002", "00002"]
+    assert table["amount"].to_pylist() == [11.77, 12.0, 77.0]
+    assert tx.report.columns["amount"] == "dollar_value"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,7 @@ def _undecodable(file: str, exc: UnicodeDecodeError) -> InputError:
 
 
 def _sniff_delimiter(lines: list[str], suffix: str) -> str:
+    """The delimiter, or ``WHITESPACE`` for columns aligned with spaces (as CDNOW's are)."""
     if suffix == ".tsv":
         return "\t"
     sample = [ln for ln in lines if ln.strip()][:10]
@@ -69,7 +71,15 @@ def _sniff_delimiter(lines: list[str], suffix: str) -> str:
             score = sum(counts)
             if score > best_score:
                 best, best_score = d, score
+    if best_score == 0 and sample:
+        widths = {len(ln.split()) for ln in sample}
+        if len(widths) == 1 and widths.pop() >= 2:
+            return WHITESPACE
     return best
+
+
+# Columns separated by runs of spaces: read as tab-separated after squeezing each run.
+WHITESPACE = " "
 
 
 def _find_header(head: list[str], delimiter: str) -> int:
@@ -91,6 +101,10 @@ def read_delimited(path: Path) -> RawTable:
     data, encoding = decode(path.read_bytes(), file)
     head = data[: 1 << 16].decode("utf-8", errors="ignore").splitlines()[:_HEADER_SCAN_LINES]
     delimiter = _sniff_delimiter(head, path.suffix.lower())
+    if delimiter == WHITESPACE:
+        data = re.sub(rb"[ \t]+", b"\t", re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", data))
+        head = [re.sub(r"\s+", "\t", ln.strip()) for ln in head]
+        delimiter = "\t"
     header_index = _find_header(head, delimiter)
     if header_index < 0:
         raise InputError(_("ingest.empty", file=file), file=file)
