@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "output"
 sys.path.insert(0, str(HERE))
 
-from summary import END, generate  # noqa: E402  (the same data as bench/summary.py)
+from summary import END, _peak_memory, generate  # noqa: E402  (bench/summary.py's data)
 
 
 def _patron(path: Path, model: str) -> dict:
@@ -87,7 +86,7 @@ CONTENDERS = {"patron": _patron, "lifetimes": _lifetimes}
 def worker(name: str, path: Path, model: str) -> None:
     """Run one contender once; print its figures as JSON."""
     result = CONTENDERS[name](path, model)
-    result["peak_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_bytes"] = _peak_memory()
     print(json.dumps(result))
 
 

@@ -218,6 +218,22 @@ def _as_arrow(result):
     )
 
 
+def _peak_memory() -> int:
+    """This process's high-water resident set (VmHWM), in bytes.
+
+    Not ``ru_maxrss``: Linux carries it across fork + exec, so a worker started by a
+    driver holding 400 MB would report at least 400 MB whatever it did.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def worker(name: str, path: Path, as_of: dt.date, out: Path) -> None:
     """Run one contender once and print its time and peak memory as JSON."""
     import pyarrow.parquet as pq
@@ -226,7 +242,7 @@ def worker(name: str, path: Path, as_of: dt.date, out: Path) -> None:
     start = time.perf_counter()
     result = run()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = _peak_memory()
     pq.write_table(_as_arrow(result), out)
     print(json.dumps({"seconds": seconds, "peak_bytes": peak}))
 
