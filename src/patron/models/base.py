@@ -79,6 +79,21 @@ class CustomerModel:
                 value=self.penalizer,
             )
 
+    def _fit_columns(self, data: dict[str, Any], weights: Any, ids: Any):
+        """What every ``fit`` does: convert, check and compress, maximise, count."""
+        from patron.models.inputs import columns_from
+
+        columns, w = columns_from(data, weights, ids)
+        prepared = self._prepare(columns, w)
+        starts, curvature = self._warm_start(prepared)
+        self._maximize(self._objective(prepared), starts, prepared.total, curvature)
+        self.n_customers_ = float(w.sum()) if weights is not None else len(columns)
+        return self
+
+    def _warm_start(self, data: Any) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Starting points and, when known, the curvature there (none by default)."""
+        return self._starts(data), None
+
     def _maximize(
         self,
         objective: Objective,

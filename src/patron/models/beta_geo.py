@@ -180,9 +180,13 @@ class BetaGeo(HistoryModel):
         rng = np.random.default_rng(seed)
         lam = rng.gamma(r, 1.0 / alpha, n_customers)
         p = rng.beta(a, b, n_customers)
-        # Repeat purchases made before leaving: leave after purchase k with probability p.
-        before_leaving = rng.geometric(p)
+        before_leaving = self._purchases_before_leaving(rng, p)
         return purchases_table(rng, lam, before_leaving, T, {"lambda_": lam, "p_": p})
+
+    @staticmethod
+    def _purchases_before_leaving(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+        """Repeat purchases made before leaving: leave after each with probability p."""
+        return rng.geometric(p)
 
 
 def purchases_table(rng, lam, limit, T, extra: dict[str, np.ndarray]):

@@ -23,7 +23,7 @@ from patron.i18n import _
 from patron.models.base import CustomerModel, summary_columns
 from patron.models.fitter import Objective
 from patron.models.histories import Histories, as_float
-from patron.models.inputs import Columns, check_histories, columns_from
+from patron.models.inputs import Columns, check_histories
 
 __all__ = ["BetaGeoBetaBinom"]
 
@@ -204,13 +204,8 @@ class BetaGeoBetaBinom(CustomerModel):
         -------
         self
         """
-        columns, w = columns_from(
-            {"frequency": frequency, "recency": recency, "n_periods": n_periods}, weights, ids
-        )
-        histories = self._prepare(columns, w)
-        self._maximize(self._objective(histories), self._starts(histories), histories.total)
-        self.n_customers_ = float(w.sum()) if weights is not None else len(columns)
-        return self
+        data = {"frequency": frequency, "recency": recency, "n_periods": n_periods}
+        return self._fit_columns(data, weights, ids)
 
     def fit_summary(self, summary: Any):
         """Fit on a table with ``frequency``, ``recency`` and ``n_periods`` columns.

@@ -32,7 +32,6 @@ from patron.models.inputs import (
     _to_list,
     as_column,
     check_counts,
-    columns_from,
     compress,
 )
 
@@ -165,13 +164,8 @@ class GammaGamma(CustomerModel):
             model describes the mean of repeat transactions, which such a row does not
             have.  The message names the customer.
         """
-        columns, w = columns_from(
-            {"frequency": frequency, "monetary_value": monetary_value}, weights, ids
-        )
-        data = self._prepare(columns, w)
-        self._maximize(self._objective(data), self._starts(data), data.total)
-        self.n_customers_ = float(w.sum()) if weights is not None else len(columns)
-        return self
+        data = {"frequency": frequency, "monetary_value": monetary_value}
+        return self._fit_columns(data, weights, ids)
 
     def _prepare(self, columns: Columns, weights: np.ndarray) -> Spends:
         """Check the columns and compress them to distinct (x, m_x)."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from patron.models.base import CustomerModel, summary_columns
 from patron.models.fitter import Objective
-from patron.models.inputs import Columns, check_histories, columns_from, compress
+from patron.models.inputs import Columns, check_histories, compress
 
 __all__ = ["Histories", "HistoryModel", "Factor", "as_float", "dot"]
 
@@ -94,14 +94,7 @@ class HistoryModel(CustomerModel):
         -------
         self
         """
-        columns, w = columns_from(
-            {"frequency": frequency, "recency": recency, "T": T}, weights, ids
-        )
-        histories = self._prepare(columns, w)
-        starts, curvature = self._warm_start(histories)
-        self._maximize(self._objective(histories), starts, histories.total, curvature)
-        self.n_customers_ = float(w.sum()) if weights is not None else len(columns)
-        return self
+        return self._fit_columns({"frequency": frequency, "recency": recency, "T": T}, weights, ids)
 
     def _warm_start(self, histories: Histories) -> tuple[list[np.ndarray], np.ndarray | None]:
         """Starts for the fit, and the curvature there when a sample fit found them.

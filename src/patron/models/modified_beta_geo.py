@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from patron.models.beta_geo import BetaGeo, beta_geo_objective, purchases_table, scalar
+from patron.models.beta_geo import BetaGeo, beta_geo_objective, scalar
 from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
 from patron.models.histories import Histories, as_float
@@ -106,16 +106,7 @@ class ModifiedBetaGeo(BetaGeo):
         left = np.exp(special.betaln(a + 1, b + n) - log_b) * nbd_at_least(n, r, p)
         return scalar(stay + left)
 
-    def simulate(self, n_customers: int, T: Any, seed: int | None = None):
-        """Draw ``n_customers`` histories from the fitted model, observed for ``T`` each.
-
-        Returns an Arrow table with ``frequency``, ``recency`` and ``T`` (and the drawn
-        ``lambda_`` and ``p_``), which :meth:`fit_summary` accepts.
-        """
-        r, alpha, a, b = self._check_fitted()
-        rng = np.random.default_rng(seed)
-        lam = rng.gamma(r, 1.0 / alpha, n_customers)
-        p = rng.beta(a, b, n_customers)
-        # A first chance to leave at time 0, then one after each repeat purchase.
-        before_leaving = rng.geometric(p) - 1
-        return purchases_table(rng, lam, before_leaving, T, {"lambda_": lam, "p_": p})
+    @staticmethod
+    def _purchases_before_leaving(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+        """A first chance to leave at time 0, then one after each repeat purchase."""
+        return rng.geometric(p) - 1
