@@ -98,10 +98,9 @@ def score_customers(
         rfm_m = quintile_scores(total_spend)
         segment = rfm_segments(rfm_r, rfm_f, rfm_m)
         clv = scores.predicted_clv if scores is not None else np.full(n, np.nan)
-        id_list = ids.to_pylist()
-        sat = (
-            np.array([satisfaction.get(str(i), np.nan) for i in id_list]) if satisfaction else None
-        )
+        sat = None
+        if satisfaction:
+            sat = np.array([satisfaction.get(str(i), np.nan) for i in ids.to_pylist()])
         ingredients = {
             "predicted_clv": clv,
             "total_spend": total_spend,
@@ -125,7 +124,8 @@ def score_customers(
             settings.playbook,
             rules.names,
         )
-        grades = np.asarray(rules.names)[grade_index]
+        grade_codes = pa.array(grade_index.astype(np.int32))
+        actions = sorted({p.action for p in settings.playbook} | {"no_action"})
         reasons = _reasons(clv, total_spend, orders, recency_days)
 
     nan = np.full(n, np.nan)
@@ -142,29 +142,28 @@ def score_customers(
         "rfm_r": rfm_r,
         "rfm_f": rfm_f,
         "rfm_m": rfm_m,
-        "rfm_segment": segment,
+        "rfm_segment": _categorical(segment, SEGMENTS),
         "p_alive": p_alive,
         "expected_purchases": scores.expected_purchases if scores else nan,
         "expected_spend": spend,
         "predicted_clv": clv,
         "clv_low": scores.clv_low if scores else nan,
         "clv_high": scores.clv_high if scores else nan,
-        "grade": grades,
-        "lifecycle_stage": stage,
-        "churn_risk": risk,
-        "next_best_action": action,
+        "grade": pa.DictionaryArray.from_arrays(grade_codes, pa.array(rules.names, pa.string())),
+        "lifecycle_stage": _categorical(stage, STAGES),
+        "churn_risk": _categorical(risk, RISKS),
+        "next_best_action": _categorical(action, actions),
         "grade_reason": reasons,
         "grade_score": composite,
         "overdue": overdue,
-        "grade_label": [grade_label(i, rules) for i in range(len(rules.names))],
+        "grade_label": pa.DictionaryArray.from_arrays(
+            grade_codes, pa.array([grade_label(i, rules) for i in range(len(rules.names))])
+        ),
+        "lifecycle_stage_label": _categorical(stage, STAGES, "value.stage"),
+        "churn_risk_label": _categorical(risk, RISKS, "value.risk"),
+        "rfm_segment_label": _categorical(segment, SEGMENTS, "value.segment"),
+        "next_best_action_text": _categorical(action, actions, action_text),
     }
-    labels = columns.pop("grade_label")
-    columns["grade_label"] = np.asarray(labels)[grade_index]
-    columns["lifecycle_stage_label"] = _translate("value.stage", stage, STAGES)
-    columns["churn_risk_label"] = _translate("value.risk", risk, RISKS)
-    columns["rfm_segment_label"] = _translate("value.segment", segment, SEGMENTS)
-    actions = sorted({p.action for p in settings.playbook} | {"no_action"})
-    columns["next_best_action_text"] = _map(action, action_text, actions)
     analysis.customers = pa.table(
         {
             k: (v if isinstance(v, pa.ChunkedArray | pa.Array) else pa.array(v))
@@ -174,45 +173,55 @@ def score_customers(
     analysis.kpis = _kpis(analysis.customers, total_spend, clv, stage)
 
 
-def _map(codes: np.ndarray, fn: Callable[[str], str], keys) -> np.ndarray:
-    """``fn`` of every code, evaluated once per possible code (``keys``)."""
+def _categorical(values: np.ndarray, keys, text: str | Callable[[str], str] | None = None):
+    """A dictionary-encoded text column: the code, or its text.
+
+    ``text`` is a catalogue section or a function of the code.  Built from small integer
+    codes, because turning millions of numpy strings into Arrow strings one by one took
+    seconds per column.
+    """
+    import pyarrow as pa
+
     keys = np.sort(np.asarray(keys))
-    return np.asarray([fn(str(k)) for k in keys])[np.searchsorted(keys, codes)]
-
-
-def _translate(section: str, codes: np.ndarray, keys) -> np.ndarray:
-    return _map(codes, lambda code: _(f"{section}.{code}"), keys)
+    codes = pa.array(np.searchsorted(keys, values).astype(np.int32))
+    if text is None:
+        labels = [str(k) for k in keys]
+    elif isinstance(text, str):
+        labels = [_(f"{text}.{k}") for k in keys]
+    else:
+        labels = [text(str(k)) for k in keys]
+    return pa.DictionaryArray.from_arrays(codes, pa.array(labels, pa.string()))
 
 
 def _reasons(
     clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_days: np.ndarray
-) -> list[str]:
-    """A short why for each grade: the value rank and the purchase count."""
-    value = clv if np.isfinite(clv).any() else spend
-    share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(int)
-    import pyarrow as pa
-    import pyarrow.compute as pc
+):
+    """A short why for each grade: the value rank and the purchase count.
 
+    Customers share a handful of (rank, count) pairs, so each text is written once and
+    the column is dictionary-encoded.
+    """
+    import pyarrow as pa
+
+    value = clv if np.isfinite(clv).any() else spend
+    share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(np.int64)
     top = share <= 50
-    rank = pc.cast(pa.array(np.where(top, share, 101 - share)), pa.string())
-    count = pc.cast(pa.array(orders.astype(np.int64)), pa.string())
-    once = orders == 1
-    parts = []
-    for cond, rank_side in ((top, "top"), (~top, "bottom")):
-        for one in (True, False):
-            # Fill the template with markers, then split it around them.
-            text = _(f"value.reason.{rank_side}_value", share="\x00") + "; "
-            text += _("value.reason.orders_one") if one else _("value.reason.orders", orders="\x01")
-            parts.append((cond & (once == one), text))
-    out = pa.nulls(len(share), pa.string())
-    for mask, text in parts:
-        head, _sep, tail = text.partition("\x00")
-        middle, _sep, end = tail.partition("\x01")
-        filled = pc.binary_join_element_wise(
-            pa.scalar(head), rank, pa.scalar(middle), count if "\x01" in tail else "", end, ""
-        )
-        out = pc.if_else(pa.array(mask), filled, out)
-    return out
+    rank = np.where(top, share, 101 - share)
+    count = orders.astype(np.int64)
+    key = (top * 101 + rank) * (int(count.max(initial=0)) + 1) + count
+    unique, first, index = np.unique(key, return_index=True, return_inverse=True)
+    texts = []
+    for i in first:
+        side = "top" if top[i] else "bottom"
+        text = _(f"value.reason.{side}_value", share=int(rank[i])) + "; "
+        if count[i] == 1:
+            text += _("value.reason.orders_one")
+        else:
+            text += _("value.reason.orders", orders=int(count[i]))
+        texts.append(text)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(index.astype(np.int32)), pa.array(texts, pa.string())
+    )
 
 
 def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | None]:
