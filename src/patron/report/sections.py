@@ -416,16 +416,22 @@ def _top_mask(values: np.ndarray) -> np.ndarray:
 
 def customer_tables(analysis: Analysis, f: Formats) -> dict[str, Any]:
     """The most valuable customers, and valuable customers at risk of leaving."""
-    ids = col(analysis, "customer_id").astype(str)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     value = col(analysis, value_column(analysis))
     spend = col(analysis, "total_spend")
-    order = np.lexsort((ids, -np.nan_to_num(value, nan=-np.inf)))
+    # Stable sorts: equal values keep the table's order, so the result is deterministic.
+    order = np.argsort(-np.nan_to_num(value, nan=-np.inf), kind="stable")
     valuable = _top_mask(spend) | _top_mask(col(analysis, "predicted_clv"))
-    stage = col(analysis, "lifecycle_stage")
-    risk = col(analysis, "churn_risk")
-    leaving = np.isin(stage, ("at_risk", "churned")) | (risk == "high")
+    table = analysis.customers
+    leaving = pc.or_(
+        pc.is_in(table["lifecycle_stage"], value_set=pa.array(["at_risk", "churned"])),
+        pc.equal(table["churn_risk"], "high"),
+    )
+    leaving = leaving.to_numpy(zero_copy_only=False).astype(bool)
     at_risk = np.flatnonzero(valuable & leaving)
-    at_risk = at_risk[np.lexsort((ids[at_risk], -spend[at_risk]))]
+    at_risk = at_risk[np.argsort(-spend[at_risk], kind="stable")]
     return {
         "top": _customer_rows(analysis, order[:TABLE_ROWS], f),
         "at_risk": _customer_rows(analysis, at_risk[:TABLE_ROWS], f),
