@@ -164,9 +164,11 @@ def _interval(
     scale = var_pos / np.maximum(mean_pos, 1e-300)
     out = []
     for q in ((1 - level) / 2, (1 + level) / 2):
-        inner = np.clip((q - p_zero) / positive, 0.0, 1.0)
-        value = special.gammaincinv(shape, inner) * scale
-        out.append(np.where(q <= p_zero, 0.0, np.nan_to_num(value)))
+        value = np.zeros(len(p_zero))
+        some = q > p_zero  # the quantile is 0 where no purchase is likelier than q
+        inner = np.clip((q - p_zero[some]) / positive[some], 0.0, 1.0)
+        value[some] = np.nan_to_num(special.gammaincinv(shape[some], inner) * scale[some])
+        out.append(value)
     return out[0], np.maximum(out[1], mean)
 
 
