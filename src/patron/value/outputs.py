@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ __all__ = ["write_analysis"]
 def write_analysis(analysis: Analysis, out: Path, *, excel: bool = False) -> dict[str, Path]:
     """Write every output file into ``out`` and return their paths by name."""
     from patron.output import write_table
+    from patron.report import render_report
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -23,20 +25,23 @@ def write_analysis(analysis: Analysis, out: Path, *, excel: bool = False) -> dic
         "summary": out / "summary.json",
         "rejected": out / "rejected.csv",
     }
-    write_table(analysis.customers, paths["customers_csv"])
-    write_table(analysis.customers, paths["customers_parquet"])
-    write_table(analysis.transactions.rejected, paths["rejected"])
-    text = json.dumps(analysis.summary(), ensure_ascii=False, indent=2, default=_plain)
-    paths["summary"].write_text(text + "\n", encoding="utf-8")
-    if excel:
-        paths["customers_xlsx"] = out / "customers.xlsx"
-        _write_xlsx(analysis, paths["customers_xlsx"])
-    try:
-        from patron.report import render_report
-    except ImportError:
-        return paths
-    paths["report"] = out / "report.html"
-    paths["report"].write_text(render_report(analysis), encoding="utf-8")
+    # Arrow writes the two big files without holding the GIL, so they run beside the
+    # report, which is Python; on 3M customers this hides most of the writing time.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = [
+            pool.submit(write_table, analysis.customers, paths["customers_csv"]),
+            pool.submit(write_table, analysis.customers, paths["customers_parquet"]),
+        ]
+        write_table(analysis.transactions.rejected, paths["rejected"])
+        text = json.dumps(analysis.summary(), ensure_ascii=False, indent=2, default=_plain)
+        paths["summary"].write_text(text + "\n", encoding="utf-8")
+        paths["report"] = out / "report.html"
+        paths["report"].write_text(render_report(analysis), encoding="utf-8")
+        if excel:
+            paths["customers_xlsx"] = out / "customers.xlsx"
+            _write_xlsx(analysis, paths["customers_xlsx"])
+        for job in pending:
+            job.result()
     return paths
 
 
