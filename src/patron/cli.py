@@ -53,6 +53,12 @@ def _root(lang: Lang = None) -> None:
         set_language(lang)
 
 
+def _use_language(lang: str | None) -> None:
+    """``--lang`` given after the command name (``patron analyze ... --lang zh``)."""
+    if lang:
+        set_language(lang)
+
+
 @contextlib.contextmanager
 def _step(text: str):
     """A spinner with elapsed time on stderr while a step runs."""
@@ -123,8 +129,10 @@ def ingest(
     as_of: AsOf = None,
     strict: Annotated[bool, typer.Option("--strict", help=_("cli.opt_strict"))] = False,
     dedupe: Annotated[bool, typer.Option("--dedupe", help=_("cli.opt_dedupe"))] = False,
+    lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.ingest_help``)."""
+    _use_language(lang)
     _ingest(
         file,
         out_dir,
@@ -154,8 +162,10 @@ def summarize(
     amount: Amount = None,
     order_id: OrderId = None,
     sheet: Sheet = None,
+    lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.summarize_help``)."""
+    _use_language(lang)
     from patron.engine import summarize as run
     from patron.output import write_table
 
@@ -215,8 +225,10 @@ def analyze(
     model: Model = None,
     config: Config = None,
     excel: Excel = False,
+    lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.analyze_help``)."""
+    _use_language(lang)
     _analyze(
         file,
         out_dir,
@@ -302,8 +314,10 @@ def backtest(
     out_file: Annotated[
         Path | None, typer.Option("--out", help=_("cli.opt_backtest_out"))
     ] = None,
+    lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.backtest_help``)."""
+    _use_language(lang)
     import json
 
     from patron.value.backtest import backtest as run
@@ -335,8 +349,10 @@ def demo(
     ),
     customers: Annotated[int, typer.Option("--customers", help=_("cli.opt_customers"))] = 2000,
     seed: Annotated[int, typer.Option("--seed", help=_("cli.opt_seed"))] = 7,
+    lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.demo_help``)."""
+    _use_language(lang)
     from patron.datasets import demo_shop
 
     out_dir.mkdir(parents=True, exist_ok=True)

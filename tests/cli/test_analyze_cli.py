@@ -75,3 +75,12 @@ def test_demo_analyses_the_demo_shop(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "demo" / "customers.csv").exists()
     assert (tmp_path / "demo" / "summary.json").exists()
+
+
+def test_lang_after_the_command_sets_the_report_language(tmp_path):
+    export = patron.datasets.demo_shop(tmp_path / "orders.csv", customers=200, seed=8)
+    out = tmp_path / "out"
+    result = run("analyze", export, "--out", out, "--lang", "zh", "--model", "bgnbd")
+    assert result.returncode == 0, result.stderr
+    assert "客户数" in result.stdout
+    assert '<html lang="zh-CN"' in (out / "report.html").read_text("utf-8")
