@@ -21,7 +21,7 @@ from patron.errors import ConvergenceError, InputError
 from patron.i18n import _
 from patron.value.actions import RISKS, action_text, churn_risk, next_best_actions
 from patron.value.clv import customer_value, parse_horizon
-from patron.value.grades import assign_grades, grade_label, top_share
+from patron.value.grades import assign_grades, grade_label, shared_ranks, top_share
 from patron.value.lifecycle import STAGES, lifecycle_stages
 from patron.value.rfm import SEGMENTS, quintile_scores, rfm_segments
 
@@ -91,7 +91,7 @@ def score_customers(
             scores = None
             p_alive = np.full(n, np.nan)
 
-    with step("segment"):
+    with step("segment"), shared_ranks():
         recency_days = (T - t_x) * DAYS_PER_UNIT[TIME_UNIT]
         rfm_r = quintile_scores(-recency_days)
         rfm_f = quintile_scores(orders)
