@@ -44,9 +44,7 @@ def test_analyze_in_chinese_with_a_config(tmp_path):
         encoding="utf-8",
     )
     out = tmp_path / "out"
-    result = run(
-        "analyze", export, "--out", out, "--config", config, "--model", "bgnbd", lang="zh"
-    )
+    result = run("analyze", export, "--out", out, "--config", config, "--model", "bgnbd", lang="zh")
     assert result.returncode == 0, result.stderr
     assert "预测客户资产" in result.stdout and "钻石" in result.stdout
     grades = set(pq.read_table(out / "customers.parquet")["grade"].to_pylist())
@@ -84,3 +82,33 @@ def test_lang_after_the_command_sets_the_report_language(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "客户数" in result.stdout
     assert '<html lang="zh-CN"' in (out / "report.html").read_text("utf-8")
+
+
+def test_backtest_prints_the_comparison_and_writes_json(tmp_path):
+    export = patron.datasets.demo_shop(tmp_path / "orders.csv", customers=600, seed=9)
+    out = tmp_path / "backtest.json"
+    result = run(
+        "backtest",
+        export,
+        "--holdout",
+        "26W",
+        "--model",
+        "bgnbd",
+        "--model",
+        "mbgnbd",
+        "--out",
+        out,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "BG/NBD" in result.stdout and "MBG/NBD" in result.stdout
+    assert "Naive" in result.stdout
+    data = json.loads(out.read_text("utf-8"))
+    assert set(data["metrics"]) == {"bgnbd", "mbgnbd", "naive"}
+    assert data["chosen"] in ("bgnbd", "mbgnbd")
+
+
+def test_backtest_rejects_an_unknown_model(tmp_path):
+    export = patron.datasets.demo_shop(tmp_path / "orders.csv", customers=100, seed=9)
+    result = run("backtest", export, "--model", "xgboost")
+    assert result.returncode == 2
+    assert "bgnbd" in result.stderr
