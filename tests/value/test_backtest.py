@@ -310,3 +310,33 @@ def test_clean_parquet_is_backtested_in_place(cdnow, bt, tmp_path):
     assert result.metrics["bgnbd"] == pytest.approx(bt.metrics["bgnbd"], rel=1e-9)
     assert result.tracking["actual"].to_pylist() == bt.tracking["actual"].to_pylist()
     assert tx._table is None  # DuckDB read the file where it lies; no rows came into Python
+
+
+def test_a_large_clean_parquet_is_backtested_on_a_hash_sample(tmp_path):
+    """Whole customers are sampled, the same ones in the summary and the tracking scan."""
+    import pyarrow.parquet as pq
+
+    from patron.value.sources import CleanParquet, open_transactions
+
+    rows = patron.datasets.cdnow(sample=True).to_arrow().select(["customer_id", "ts", "amount"])
+    path = tmp_path / "cdnow.parquet"
+    pq.write_table(rows, path)
+    tx = open_transactions(path)
+    assert isinstance(tx, CleanParquet)
+    full = backtest(
+        tx, calibration_end="1997-09-30", observation_end="1998-06-30", models=("bgnbd",)
+    )
+    part = backtest(
+        tx,
+        calibration_end="1997-09-30",
+        observation_end="1998-06-30",
+        models=("bgnbd",),
+        max_customers=500,
+    )
+    assert 2357 // 4 * 0.7 < part.customers < 2357 // 4 * 1.3  # every 4th customer, by hash
+    # Actual and expected tracking come from the same customers: their ratio at the end
+    # of the holdout is close to the full data's.
+    last_full, last_part = full.tracking.to_pylist()[-1], part.tracking.to_pylist()[-1]
+    ratio_full = last_full["actual"] / last_full["bgnbd"]
+    ratio_part = last_part["actual"] / last_part["bgnbd"]
+    assert abs(ratio_part - ratio_full) < 0.15

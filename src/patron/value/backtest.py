@@ -221,7 +221,7 @@ def _purchases(tx: Transactions) -> Iterator[Any]:
             path = str(tx.path).replace("'", "''")
             con.execute(
                 "CREATE VIEW purchases AS SELECT customer_id, ts, amount "
-                f"FROM read_parquet('{path}')"
+                f"FROM read_parquet('{path}') WHERE {tx.sample_sql()}"
             )
         else:
             con.register("purchases", tx.to_arrow().select(["customer_id", "ts", "amount"]))
@@ -512,7 +512,14 @@ def backtest(
             raise InputError(_("engine.no_transactions"))
     if cal is None:
         cal = end - dt.timedelta(days=days)
-    where = tx.path if isinstance(tx, CleanParquet) else tx  # summarised in place
+    where: Any = tx.path if isinstance(tx, CleanParquet) else tx  # summarised in place
+    if max_customers and isinstance(tx, CleanParquet):
+        every = tx.report.customers // max_customers
+        if every >= 2:
+            # Millions of customers in a file: summarise a hash sample of them (whole
+            # histories), so neither the summary nor the tracking scan aggregates them all.
+            tx = CleanParquet(tx.path, tx.report, sample_every=every)
+            where = tx.sampled_table()
     summary = summarize(where, period=period, time_unit=time_unit, as_of=end, calibration_end=cal)
     unit = summary.schema.metadata[b"patron.time_unit"].decode()
     everyone = summary

@@ -20,15 +20,32 @@ __all__ = ["CleanParquet", "open_transactions"]
 class CleanParquet(Transactions):
     """A clean Parquet file standing in for the transactions read from it."""
 
-    def __init__(self, path: Path, report: IngestReport) -> None:
+    def __init__(self, path: Path, report: IngestReport, *, sample_every: int = 1) -> None:
         import pyarrow as pa
 
         self.path = path
+        self.sample_every = sample_every
         self.report = report
         self.rejected = pa.table(
             {name: pa.array([], pa.string()) for name in ("line", "reason", "column", "value")}
         )
         self._table = None
+
+    def sample_sql(self) -> str:
+        """The SQL condition keeping the sampled customers (all of them by default)."""
+        if self.sample_every <= 1:
+            return "TRUE"
+        # The same test as the Ibis filter of sampled_table compiles to (a signed hash).
+        return f"CAST(CAST(hash(customer_id) AS BIT) AS BIGINT) % {self.sample_every} = 0"
+
+    def sampled_table(self):
+        """The sampled rows as an Ibis table on DuckDB, for :func:`patron.summarize`."""
+        import ibis
+
+        table = ibis.duckdb.connect().read_parquet(self.path)
+        if self.sample_every > 1:
+            table = table.filter(table.customer_id.hash() % self.sample_every == 0)
+        return table.select("customer_id", "ts", "amount")
 
     def to_arrow(self):
         """The rows, read on first use."""
