@@ -1,25 +1,11 @@
 """patron analyze / backtest / demo as a user runs them: a real process and real files."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pyarrow.parquet as pq
+from test_cli import run  # the same runner: a real process, real files
 
 import patron
-
-
-def run(*args, lang="en", cwd=None):
-    env = {**os.environ, "PATRON_LANG": lang, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "patron.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        cwd=cwd,
-    )
 
 
 def test_analyze_writes_the_customer_table_and_summary(tmp_path):

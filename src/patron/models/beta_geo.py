@@ -15,13 +15,9 @@ from scipy import special
 
 from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, HistoryModel, as_float, dot
+from patron.models.histories import Histories, HistoryModel, as_float, dot, scalar
 
 __all__ = ["BetaGeo"]
-
-
-def scalar(values: np.ndarray) -> Any:
-    return values.item() if values.ndim == 0 else values
 
 
 def beta_geo_objective(h: Histories, k: int = 0) -> Objective:

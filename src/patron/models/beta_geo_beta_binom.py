@@ -22,7 +22,7 @@ from patron.errors import InputError
 from patron.i18n import _
 from patron.models.base import CustomerModel, summary_columns
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, as_float
+from patron.models.histories import Histories, as_float, scalar
 from patron.models.inputs import Columns, check_histories
 
 __all__ = ["BetaGeoBetaBinom"]
@@ -31,10 +31,6 @@ __all__ = ["BetaGeoBetaBinom"]
 # limit (a digamma difference), off by ~1e-7 relative at most -- no worse than the
 # cancellation in the closed form itself that close to 1.
 _GAMMA_ONE = 1e-7
-
-
-def _scalar(values: np.ndarray) -> Any:
-    return values.item() if values.ndim == 0 else values
 
 
 def _layout(t_x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +271,7 @@ class BetaGeoBetaBinom(CustomerModel):
         alpha, beta, gamma, delta = self._check_fitted()
         (n,) = as_float(n)
         value = alpha / (alpha + beta) * _alive_sum(gamma, delta, np.zeros_like(n), n)
-        return _scalar(np.asarray(value))
+        return scalar(np.asarray(value))
 
     def conditional_expected_purchases(
         self, n_star: Any, frequency: Any, recency: Any, n_periods: Any
@@ -294,7 +290,7 @@ class BetaGeoBetaBinom(CustomerModel):
         log_l = _log_likelihood(params, x, t_x, n)
         log_buy = special.betaln(alpha + x + 1, beta + n - x) - special.betaln(alpha, beta)
         value = np.exp(log_buy - log_l) * _alive_sum(gamma, delta, n, n + n_star)
-        return _scalar(np.asarray(value))
+        return scalar(np.asarray(value))
 
     def probability_alive(self, frequency: Any, recency: Any, n_periods: Any) -> Any:
         r"""P(alive at opportunity ``n + 1`` | x, t_x, n) (eq. 11).
@@ -317,7 +313,7 @@ class BetaGeoBetaBinom(CustomerModel):
             - special.betaln(gamma, delta)
         )
         value = np.minimum(np.exp(log_alive - _log_likelihood(params, x, t_x, n)), 1.0)
-        return _scalar(value)
+        return scalar(value)
 
     def probability_of_purchases(self, n: Any, x: Any) -> Any:
         r"""P(X(n) = x): a new customer makes ``x`` transactions in ``n`` opportunities (eq. 7).
@@ -361,7 +357,7 @@ class BetaGeoBetaBinom(CustomerModel):
         )
         value = np.exp(alive) + np.sum(np.where(valid, np.exp(died), 0.0), axis=1)
         value = np.where(possible, value, 0.0)
-        return _scalar(value[inverse.ravel()].reshape(shape))
+        return scalar(value[inverse.ravel()].reshape(shape))
 
     def simulate(self, n_customers: int, n_periods: Any, seed: int | None = None):
         """Draw ``n_customers`` histories from the fitted model over ``n_periods`` opportunities.

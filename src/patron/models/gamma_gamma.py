@@ -26,7 +26,7 @@ from patron.errors import InputError
 from patron.i18n import _
 from patron.models.base import CustomerModel, summary_columns
 from patron.models.fitter import Objective
-from patron.models.histories import Factor, as_float, dot
+from patron.models.histories import Factor, as_float, dot, scalar
 from patron.models.inputs import (
     Columns,
     _to_list,
@@ -36,10 +36,6 @@ from patron.models.inputs import (
 )
 
 __all__ = ["GammaGamma"]
-
-
-def _scalar(values: np.ndarray) -> Any:
-    return values.item() if values.ndim == 0 else values
 
 
 @dataclass(frozen=True)
@@ -280,7 +276,7 @@ class GammaGamma(CustomerModel):
         # at q = 1; the denominator is positive for every x > 0 the fit allows.
         with np.errstate(divide="ignore"):
             value = np.where(x > 0, p * (gamma + x * m) / (p * x + q - 1), self.expected_spend())
-        return _scalar(value)
+        return scalar(value)
 
     def simulate(self, n_customers: int, frequency: Any, seed: int | None = None):
         r"""Draw ``n_customers`` repeat customers' mean spends from the fitted model.

@@ -19,7 +19,7 @@ from patron.models.base import CustomerModel, summary_columns
 from patron.models.fitter import Objective
 from patron.models.inputs import Columns, check_histories, compress
 
-__all__ = ["Histories", "HistoryModel", "Factor", "as_float", "dot"]
+__all__ = ["Histories", "HistoryModel", "Factor", "as_float", "dot", "scalar"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,11 @@ def dot(a: np.ndarray, b: np.ndarray) -> float:
     2-core machine, ``@`` on 250k values took 5-12 ms where this takes 0.2 ms.
     """
     return float(np.multiply(a, b).sum())
+
+
+def scalar(values: np.ndarray) -> Any:
+    """A prediction as the caller gave it: a Python float for scalar input, else the array."""
+    return values.item() if values.ndim == 0 else values
 
 
 def as_float(*values: Any) -> list[np.ndarray]:

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from patron.models.beta_geo import BetaGeo, beta_geo_objective, scalar
+from patron.models.beta_geo import BetaGeo, beta_geo_objective
 from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, as_float
+from patron.models.histories import Histories, as_float, scalar
 
 __all__ = ["ModifiedBetaGeo"]
 

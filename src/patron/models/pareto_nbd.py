@@ -56,7 +56,7 @@ import numpy as np
 from scipy import special
 
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, HistoryModel, as_float, dot
+from patron.models.histories import Histories, HistoryModel, as_float, dot, scalar
 
 __all__ = ["ParetoNBD"]
 
@@ -83,10 +83,6 @@ _PANEL_FALL = 3.0
 _MAX_PANELS = 4096
 
 _Curve = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def _scalar(values: np.ndarray) -> Any:
-    return values.item() if values.ndim == 0 else values
 
 
 def _reach(end: np.ndarray, phi: _Curve, slope: _Curve, steepest: np.ndarray) -> np.ndarray:
@@ -401,9 +397,7 @@ def _pnbd_objective(h: Histories) -> Objective:
             + dot(w2, (r + alive.x + 1) * (1.0 - alpha * eg[1]))
         )
         d_s = w1.sum() - s * (dot(w1, ef[2] - log_beta) + dot(w2, eg[2] - log_beta))
-        d_beta = (
-            -w1.sum() + (s + 1) * dot(w1, 1.0 - beta * ef[3]) + s * dot(w2, 1.0 - beta * eg[3])
-        )
+        d_beta = -w1.sum() + (s + 1) * dot(w1, 1.0 - beta * ef[3]) + s * dot(w2, 1.0 - beta * eg[3])
         return float(ll), np.array([d_r, d_alpha, d_s, d_beta])
 
     return objective
@@ -461,7 +455,7 @@ class ParetoNBD(HistoryModel):
         """
         r, alpha, s, beta = self._check_fitted()
         (t,) = as_float(t)
-        return _scalar(r / alpha * beta * _growth(s - 1, np.log1p(t / beta)))
+        return scalar(r / alpha * beta * _growth(s - 1, np.log1p(t / beta)))
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
         r"""Expected purchases in ``(T, T + t]`` given a customer's history (note, section 6).
@@ -479,7 +473,7 @@ class ParetoNBD(HistoryModel):
         t, x, t_x, T = as_float(t, frequency, recency, T)
         alive = self._p_alive(r, alpha, s, beta, x, t_x, T)
         rate = (r + x) / (alpha + T) * (beta + T)
-        return _scalar(alive * rate * _growth(s - 1, np.log1p(t / (beta + T))))
+        return scalar(alive * rate * _growth(s - 1, np.log1p(t / (beta + T))))
 
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
         r"""P(alive at T | x, t_x, T): the "alive at T" share of the likelihood (note, sec. 5).
@@ -494,7 +488,7 @@ class ParetoNBD(HistoryModel):
         """
         r, alpha, s, beta = self._check_fitted()
         x, t_x, T = as_float(frequency, recency, T)
-        return _scalar(self._p_alive(r, alpha, s, beta, x, t_x, T))
+        return scalar(self._p_alive(r, alpha, s, beta, x, t_x, T))
 
     @staticmethod
     def _p_alive(r, alpha, s, beta, x, t_x, T) -> np.ndarray:
@@ -537,7 +531,7 @@ class ParetoNBD(HistoryModel):
         some = t > 0
         if some.any():
             died[some] = log_c[some] + self._log_died(r, alpha, s, beta, t[some], n[some])
-        return _scalar((np.exp(stay) + np.exp(died)).reshape(shape))
+        return scalar((np.exp(stay) + np.exp(died)).reshape(shape))
 
     @staticmethod
     def _log_died(r, alpha, s, beta, t, n) -> np.ndarray:

@@ -27,14 +27,10 @@ from patron.errors import InputError
 from patron.i18n import _
 from patron.models.base import CustomerModel
 from patron.models.fitter import Objective
-from patron.models.histories import as_float
+from patron.models.histories import as_float, scalar
 from patron.models.inputs import as_column, compress
 
 __all__ = ["ShiftedBetaGeometric"]
-
-
-def _scalar(values: np.ndarray) -> Any:
-    return values.item() if values.ndim == 0 else values
 
 
 @dataclass(frozen=True)
@@ -242,7 +238,7 @@ class ShiftedBetaGeometric(CustomerModel):
         alpha, beta = self._check_fitted()
         (t,) = as_float(t)
         _at_least("t", t, 0)
-        return _scalar(np.exp(special.betaln(alpha, beta + t) - special.betaln(alpha, beta)))
+        return scalar(np.exp(special.betaln(alpha, beta + t) - special.betaln(alpha, beta)))
 
     def retention(self, t: Any) -> Any:
         r"""r_t: the share of those active in period ``t - 1`` who renew into period ``t`` (eq. 8).
@@ -256,7 +252,7 @@ class ShiftedBetaGeometric(CustomerModel):
         alpha, beta = self._check_fitted()
         (t,) = as_float(t)
         _at_least("t", t, 1)
-        return _scalar((beta + t - 1) / (alpha + beta + t - 1))
+        return scalar((beta + t - 1) / (alpha + beta + t - 1))
 
     def churn_probability(self, t: Any) -> Any:
         r"""P(T = t): the share of a new cohort lost in period ``t`` (``t >= 1``).
@@ -272,7 +268,7 @@ class ShiftedBetaGeometric(CustomerModel):
         (t,) = as_float(t)
         _at_least("t", t, 1)
         log_p = special.betaln(alpha + 1, beta + t - 1) - special.betaln(alpha, beta)
-        return _scalar(np.exp(log_p))
+        return scalar(np.exp(log_p))
 
     def expected_remaining_lifetime(self, n_renewals: Any, discount_rate: Any) -> Any:
         r"""DERL: discounted expected residual lifetime of a customer with ``n_renewals`` renewals.
@@ -298,7 +294,7 @@ class ShiftedBetaGeometric(CustomerModel):
             / (alpha + beta + k)
             * special.hyp2f1(1.0, beta + k + 1, alpha + beta + k + 1, 1.0 / (1.0 + d))
         )
-        return _scalar(np.asarray(value))
+        return scalar(np.asarray(value))
 
     def expected_lifetime(self, discount_rate: Any) -> Any:
         r"""DEL: discounted expected lifetime of a customer just acquired (Fader & Hardie 2010).
@@ -312,7 +308,7 @@ class ShiftedBetaGeometric(CustomerModel):
         alpha, beta = self._check_fitted()
         (d,) = as_float(discount_rate)
         _at_least("discount_rate", d, 0)
-        return _scalar(np.asarray(special.hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + d))))
+        return scalar(np.asarray(special.hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + d))))
 
     def simulate(self, n_customers: int, n_periods: int, seed: int | None = None) -> np.ndarray:
         """Draw one cohort of ``n_customers`` and count its survivors over ``n_periods``.

@@ -79,7 +79,6 @@ class Analysis:
     backtest: Any = None
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """What goes into summary.json: KPIs, models with errors, backtest, ingest."""

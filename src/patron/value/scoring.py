@@ -279,13 +279,10 @@ def _spend(
         mean = max(float(total_spend.sum() / max(orders.sum(), 1)), 0.0)
         spend = np.full(len(x), mean)
         return spend, spend**2
-    p, q, gamma = (model.params_[k] for k in ("p", "q", "gamma"))
-    m = np.maximum(net, 0.0)
-    shape = p * x + q  # posterior of nu: Gamma(shape, rate)
-    rate = gamma + x * m
-    spend = p * rate / (shape - 1)
-    second = p**2 * rate**2 / ((shape - 1) * (shape - 2))
-    return spend, second
+    spend = np.asarray(model.conditional_expected_spend(x, np.maximum(net, 0.0)))
+    # The posterior of nu is Gamma(px + q, ...): E[(p/nu)^2] = E[p/nu]^2 (a-1)/(a-2).
+    shape = model.params_["p"] * x + model.params_["q"]
+    return spend, spend**2 * (shape - 1) / (shape - 2)
 
 
 def _forecast(model, scores, x, t_x, T, horizon, as_of) -> list[dict[str, Any]]:
