@@ -364,11 +364,22 @@ def demo(
         out.print(_("cli.demo_report", path=paths["report"].resolve()))
 
 
+def _register_operational_commands() -> None:
+    from patron.crm.commands import register
+
+    register(app)
+
+
+_register_operational_commands()
+
+
 def main() -> None:
     """Entry point: run the app, turning a user's mistake into exit code 2."""
+    from patron.crm.migrate import SchemaError
+
     try:
         app()
-    except InputError as exc:
+    except (InputError, SchemaError) as exc:
         err.print(f"[bold red]{_('cli.error')}:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
 

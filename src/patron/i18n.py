@@ -1,8 +1,10 @@
 """Message catalogues: every user-facing string, in zh-CN and en.
 
 Code refers to messages by key (``_("ingest.empty", file=...)``); the text lives in
-``locales/<lang>.toml``, one file per language, so translators never touch code and a test
-can check both catalogues carry the same keys and placeholders.
+``locales/<lang>.toml`` plus one file per part of the application in ``locales/<lang>/``
+(``locales/en/web.toml``), so translators never touch code, parts can grow without editing
+one shared file, and a test can check both catalogues carry the same keys and
+placeholders.
 """
 
 from __future__ import annotations
@@ -52,7 +54,12 @@ def set_language(lang: str | None) -> None:
 @cache
 def catalogue(lang: str) -> dict[str, str]:
     """All messages of one language, flattened to dotted keys."""
-    text = resources.files("patron").joinpath("locales", f"{lang}.toml").read_text("utf-8")
+    root = resources.files("patron").joinpath("locales")
+    texts = [root.joinpath(f"{lang}.toml").read_text("utf-8")]
+    parts = root.joinpath(lang)
+    if parts.is_dir():
+        names = sorted(p.name for p in parts.iterdir() if p.name.endswith(".toml"))
+        texts += [parts.joinpath(name).read_text("utf-8") for name in names]
     flat: dict[str, str] = {}
 
     def walk(prefix: str, node: dict) -> None:
@@ -60,10 +67,13 @@ def catalogue(lang: str) -> dict[str, str]:
             name = f"{prefix}{key}"
             if isinstance(value, dict):
                 walk(name + ".", value)
+            elif name in flat:
+                raise KeyError(f"message {name!r} is defined twice in the {lang} catalogue")
             else:
                 flat[name] = value
 
-    walk("", tomllib.loads(text))
+    for text in texts:
+        walk("", tomllib.loads(text))
     return flat
 
 

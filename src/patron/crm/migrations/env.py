@@ -1,0 +1,15 @@
+"""Alembic environment: patron passes the connection in; nothing is read from alembic.ini."""
+
+from alembic import context
+
+from patron.crm.tables import Base
+
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,42 @@
+"""Every table of the operational store; importing this package registers them all."""
+
+from patron.crm.tables.audit import AuditEvent
+from patron.crm.tables.base import Base
+from patron.crm.tables.customers import (
+    CONSENT_CHANNELS,
+    Customer,
+    CustomerConsent,
+    CustomerExternalId,
+    CustomerMerge,
+    CustomerTag,
+)
+from patron.crm.tables.imports import ImportBatch
+from patron.crm.tables.orders import ORDER_STATUSES, Order, OrderLine
+from patron.crm.tables.scores import ScoreSnapshot, ScoringRun
+from patron.crm.tables.touchpoints import TOUCHPOINT_CHANNELS, TOUCHPOINT_KINDS, Touchpoint
+from patron.crm.tables.users import ROLES, ApiToken, LoginAttempt, User, WebSession
+
+__all__ = [
+    "Base",
+    "CONSENT_CHANNELS",
+    "ORDER_STATUSES",
+    "ROLES",
+    "TOUCHPOINT_CHANNELS",
+    "TOUCHPOINT_KINDS",
+    "ApiToken",
+    "AuditEvent",
+    "Customer",
+    "CustomerConsent",
+    "CustomerExternalId",
+    "CustomerMerge",
+    "CustomerTag",
+    "ImportBatch",
+    "LoginAttempt",
+    "Order",
+    "OrderLine",
+    "ScoreSnapshot",
+    "ScoringRun",
+    "Touchpoint",
+    "User",
+    "WebSession",
+]

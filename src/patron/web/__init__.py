@@ -1,0 +1,1 @@
+"""The web application: the JSON API under ``/api/v1`` and the server-rendered pages."""

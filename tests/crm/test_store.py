@@ -1,0 +1,56 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from patron.crm.db import make_engine
+from patron.crm.migrate import SchemaError, check_schema, current_revision, head_revision
+from patron.crm.tables import Customer, ImportBatch, Order
+
+
+def test_migrated_database_passes_the_check(engine):
+    assert current_revision(engine) == head_revision()
+    check_schema(engine)
+
+
+def test_empty_database_is_refused_with_the_command_to_run(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(SchemaError, match="patron db upgrade"):
+        check_schema(engine)
+
+
+def test_money_is_exact_and_times_come_back_in_utc(session):
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    customer = Customer(name="张三")
+    session.add(customer)
+    session.flush()
+    session.add(
+        Order(
+            source="shop",
+            order_no="SO1",
+            customer_id=customer.id,
+            ordered_at=dt.datetime(2024, 3, 5, 9, 30, tzinfo=shanghai),
+            amount=Decimal("1234.50"),
+        )
+    )
+    session.commit()
+    session.expunge_all()
+    order = session.scalars(select(Order)).one()
+    assert order.amount == Decimal("1234.50")
+    assert order.ordered_at == dt.datetime(2024, 3, 5, 1, 30, tzinfo=dt.UTC)
+    assert order.ordered_at.tzinfo is not None
+
+
+def test_naive_times_are_refused(session):
+    session.add(Customer(name="x", created_at=dt.datetime(2024, 1, 1)))
+    with pytest.raises(Exception, match="naive datetime"):
+        session.flush()
+
+
+def test_the_same_file_cannot_be_recorded_twice(session):
+    for _ in range(2):
+        session.add(ImportBatch(kind="orders", filename="a.csv", sha256="ab" * 32, source="a"))
+    with pytest.raises(IntegrityError):
+        session.flush()
