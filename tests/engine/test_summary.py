@@ -250,6 +250,12 @@ def test_several_purchases_in_one_period_count_once(backend):
     # repeat periods: 60 (Jan 8) and 30 (Jan 15); the first day's 15 is left out
     assert s["monetary_value"] == 45.0
     assert s["total_spend"] == 105.0
+    assert s["previous_purchase"] == dt.date(2024, 1, 8)
+    weekly = patron.summarize(backend(tx(rows)), period="W", time_unit="D")
+    # Weeks of Jan 1, 8 and 15: the last purchase day before the week of Jan 15.
+    assert by_customer(weekly)["a"]["previous_purchase"] == dt.date(2024, 1, 8)
+    one = patron.summarize(backend(tx(rows[:2])), time_unit="D")
+    assert by_customer(one)["a"]["previous_purchase"] is None
 
 
 def test_monetary_value_is_the_mean_of_repeat_periods_only(backend):
@@ -582,6 +588,7 @@ def _reference(rows, period, unit, as_of):
             continue
         keys = sorted(spend)
         repeat = [spend[k] for k in keys[1:]]
+        before_last = [d for _, d, a in mine if a >= 0 and start(d) < keys[-1]]
         out[cid] = {
             "frequency": len(keys) - 1,
             "recency": length(keys[0], keys[-1]),
@@ -589,6 +596,7 @@ def _reference(rows, period, unit, as_of):
             "monetary_value": sum(repeat) / len(repeat) if repeat else 0.0,
             "orders": sum(1 for r in mine if r[2] >= 0),
             "returns": sum(1 for r in mine if r[2] < 0),
+            "previous_purchase": max(before_last) if before_last else None,
         }
     return out
 
@@ -620,7 +628,7 @@ def test_matches_the_definitions(rows, period, unit, cut):
     assert list(got) == sorted(want)
     for cid, w in want.items():
         g = got[cid]
-        for col in ("frequency", "orders", "returns"):
+        for col in ("frequency", "orders", "returns", "previous_purchase"):
             assert g[col] == w[col], (cid, col)
         for col in ("recency", "T", "monetary_value"):
             assert_close(g[col], w[col], rel=1e-9, what=(cid, col))

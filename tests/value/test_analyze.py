@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import patron
@@ -152,7 +153,6 @@ def test_unknown_model_is_an_input_error():
 
 def test_last_gap_is_the_time_between_the_last_two_purchase_days():
     from patron.value.analyze import _last_gaps
-    from patron.value.sources import open_transactions
 
     day = dt.datetime(2024, 1, 1)
     rows = [
@@ -166,13 +166,20 @@ def test_last_gap_is_the_time_between_the_last_two_purchase_days():
     table = pa.table(
         dict(zip(("customer_id", "ts", "amount"), zip(*rows, strict=False), strict=True))
     )
-    tx = open_transactions(table)
-    summary = patron.summarize(tx, as_of="2024-03-01")
-    gaps = dict(
-        zip(
-            summary["customer_id"].to_pylist(),
-            _last_gaps(tx, summary, dt.date(2024, 3, 1)),
-            strict=False,
-        )
-    )
+    summary = patron.summarize(table, as_of="2024-03-01")
+    gaps = dict(zip(summary["customer_id"].to_pylist(), _last_gaps(summary), strict=True))
     assert gaps == {"a": pytest.approx(30 / 7), "b": 0.0}
+
+
+def test_clean_parquet_report_counts_every_customer(tmp_path):
+    # Customer "c" only returned goods: no summary row, still a customer of the file.
+    day = dt.datetime(2024, 1, 1)
+    rows = [("a", day, 10.0), ("a", day + dt.timedelta(days=9), 4.0), ("b", day, 3.0)]
+    rows += [("b", day + dt.timedelta(days=20), 6.0), ("c", day, -2.0)]
+    path = tmp_path / "tx.parquet"
+    pq.write_table(
+        pa.table(dict(zip(("customer_id", "ts", "amount"), zip(*rows, strict=True), strict=True))),
+        path,
+    )
+    assert patron.analyze(path).transactions.report.customers == 3
+    assert patron.analyze(path, as_of="2024-01-05").transactions.report.customers == 3

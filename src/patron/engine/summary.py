@@ -17,6 +17,8 @@ Definitions are those of the BG/NBD literature, as lifetimes'
 - ``orders`` = purchase rows, ``returns`` = return rows, ``returned_amount`` = their
   positive sum, ``total_spend`` = purchases - returned_amount;
   ``first_purchase`` / ``last_purchase`` = dates of the first and last purchase;
+  ``previous_purchase`` = the last purchase day before the last purchase period (null
+  with one period), so a customer's latest gap needs no second pass over the rows;
 - holdout: ``frequency_holdout`` = purchase periods in (calibration_end, as_of],
   ``monetary_value_holdout`` = their mean spend (lifetimes averages holdout *rows*; patron
   averages periods, as ``monetary_value`` does), ``duration_holdout`` = the holdout length.
@@ -61,6 +63,7 @@ SUMMARY_COLUMNS = (
     "returned_amount",
     "first_purchase",
     "last_purchase",
+    "previous_purchase",
 )
 HOLDOUT_COLUMNS = ("frequency_holdout", "monetary_value_holdout", "duration_holdout")
 
@@ -144,10 +147,13 @@ def _after(source: Source, first: dt.date) -> list:
 def _in_periods(rows: ir.Table, period: str) -> ir.Table:
     """Purchase rows with their period ``k``, first period ``k0`` and ``fresh`` flag.
 
-    ``fresh`` tells whether the row opens a period (is the first of it in period order).
-    Both come from one window, partitioned by customer and ordered by period, which every
-    engine sorts once.  Sorting is what makes the summary lean: grouping by (customer,
-    period) first would build a hash table as large as the input.
+    ``fresh`` tells whether the row opens a period (is the first of it in period order), and
+    ``prev_day`` is the last purchase day before the row's period on rows that open one.
+    All come from one window, partitioned by customer and ordered by period, which every
+    engine sorts once (weeks and months also order by day within the period, so the row
+    before a period's first is the previous period's last).  Sorting is what makes the
+    summary lean: grouping by (customer, period) first would build a hash table as large as
+    the input.
     """
     import ibis
 
@@ -156,9 +162,14 @@ def _in_periods(rows: ir.Table, period: str) -> ir.Table:
     if period != "D":  # the key is an index: keep the day too
         columns["day"] = P.as_date(rows.ts)
     rows = rows.select(**columns)  # only what the sort must carry
-    by_period = ibis.window(group_by=rows.customer_id, order_by=rows.k)
-    rows = rows.mutate(k0=rows.k.min().over(by_period), prev=rows.k.lag().over(by_period))
-    return rows.mutate(fresh=rows.prev.isnull() | (rows.k != rows.prev))
+    order = [rows.k] if period == "D" else [rows.k, rows.day]
+    by_period = ibis.window(group_by=rows.customer_id, order_by=order)
+    lagged = {"prev": rows.k.lag().over(by_period)}
+    if period != "D":
+        lagged["prev_day"] = rows.day.lag().over(by_period)
+    rows = rows.mutate(k0=rows.k.min().over(by_period), **lagged)
+    rows = rows.mutate(fresh=rows.prev.isnull() | (rows.k != rows.prev))
+    return rows if period != "D" else rows.mutate(prev_day=rows.prev)
 
 
 def _purchases(rows: ir.Table, *, period: str) -> ir.Table:
@@ -172,6 +183,9 @@ def _purchases(rows: ir.Table, *, period: str) -> ir.Table:
         bought=w.amount.sum(),
         orders=w.count(),
         first_s=w.amount.sum(where=w.k == w.k0),
+        # Periods only grow along the window, so the largest day before a period opens is
+        # the one before the last period.
+        previous_day=w.prev_day.max(where=w.fresh),
         **days,
     )
     if period == "D":  # the key is the date
@@ -234,6 +248,7 @@ def _expression(
         "returned_amount": (-j.returned).fill_null(0.0),
         "first_purchase": j.first_day,
         "last_purchase": j.last_day,
+        "previous_purchase": j.previous_day,
     }
     summary = j.select(customer_id=j.customer_id, **columns)
     if calibration_end is not None:
@@ -269,6 +284,7 @@ def _schema(holdout: bool) -> pa.Schema:
         ("returned_amount", pa.float64()),
         ("first_purchase", pa.date32()),
         ("last_purchase", pa.date32()),
+        ("previous_purchase", pa.date32()),
     ]
     if holdout:
         fields += [

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +60,6 @@ CUSTOMER_COLUMNS = (
     "churn_risk",
     "next_best_action",
 )
-
 
 
 @dataclass
@@ -178,12 +177,17 @@ def analyze(
             order_id=order_id,
             sheet=sheet,
             as_of=as_of,
+            count_customers=as_of is not None,  # else the summary counts them
         )
     where = tx.path if isinstance(tx, CleanParquet) else tx
     with step("summarize"):
         summary = summarize(where, period="D", time_unit=TIME_UNIT, as_of=as_of)
         as_of = dt.date.fromisoformat(summary.schema.metadata[b"patron.as_of"].decode())
-        gaps = _last_gaps(tx, summary, as_of)
+        gaps = _last_gaps(summary)
+        if isinstance(tx, CleanParquet) and not tx.report.customers:
+            # Every row is on or before the last date: the summary has every customer.
+            without = int(summary.schema.metadata[b"patron.customers_without_purchase"])
+            tx.report = replace(tx.report, customers=summary.num_rows + without)
 
     analysis = Analysis(
         customers=pa.table({}),
@@ -205,41 +209,13 @@ def _bad_model(value: str) -> str:
     return _("engine.bad_option", option="model", value=value, choices=", ".join(("auto", *MODELS)))
 
 
-def _last_gaps(tx: Transactions, summary: pa.Table, as_of: dt.date) -> np.ndarray:
-    """Time between each customer's last two purchase days, in weeks (0 with one day).
+def _last_gaps(summary: pa.Table) -> np.ndarray:
+    """Time between each customer's last two purchase days, in weeks (0 with one day)."""
+    import pyarrow.compute as pc
 
-    Aligned with the rows of ``summary``.
-    """
-    import duckdb
-    import pyarrow as pa
-
-    from patron.value.sources import CleanParquet
-
-    ids = pa.table({"customer_id": summary["customer_id"], "n": np.arange(summary.num_rows)})
-    # max(DISTINCT day, 2): each customer's last two purchase days in one hash
-    # aggregation, where a window over every row would sort the whole table.
-    query = """
-        WITH g AS (
-            SELECT customer_id, max(DISTINCT CAST(ts AS DATE), 2) AS days
-            FROM {purchases}
-            WHERE amount >= 0 AND CAST(ts AS DATE) <= $as_of
-            GROUP BY customer_id
-        )
-        SELECT coalesce(CAST(date_diff('day', g.days[2], g.days[1]) AS DOUBLE), 0) AS gap
-        FROM ids LEFT JOIN g USING (customer_id)
-        ORDER BY ids.n
-    """
-    with duckdb.connect() as con:
-        if isinstance(tx, CleanParquet):
-            query = query.replace("{purchases}", "read_parquet($path)")
-            parameters = {"as_of": as_of, "path": str(tx.path)}
-        else:
-            con.register("purchases", tx.to_arrow().select(["customer_id", "ts", "amount"]))
-            query = query.replace("{purchases}", "purchases")
-            parameters = {"as_of": as_of}
-        con.register("ids", ids)
-        result = con.execute(query, parameters).fetchnumpy()
-    return np.asarray(result["gap"], dtype=np.float64) / DAYS_PER_UNIT[TIME_UNIT]
+    days = pc.days_between(summary["previous_purchase"], summary["last_purchase"])
+    gaps = pc.fill_null(days, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+    return gaps / DAYS_PER_UNIT[TIME_UNIT]
 
 
 def fit_purchase_model(name: str, summary: pa.Table) -> Any:

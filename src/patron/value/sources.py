@@ -59,8 +59,13 @@ class CleanParquet(Transactions):
         return self.report.rows_read
 
 
-def _clean_report(path: Path) -> IngestReport | None:
-    """Counts of a clean Parquet file, or None when it is not clean."""
+def _clean_report(path: Path, *, count_customers: bool = True) -> IngestReport | None:
+    """Counts of a clean Parquet file, or None when it is not clean.
+
+    Counting distinct customers is most of the scan's cost; a caller that learns the number
+    from the summary anyway passes ``count_customers=False`` and fills it in (it is 0
+    until then).
+    """
     import duckdb
 
     from patron.engine.sources import is_clean_parquet
@@ -73,9 +78,9 @@ def _clean_report(path: Path) -> IngestReport | None:
             SELECT count(*),
                    count(*) FILTER (customer_id IS NULL OR ts IS NULL OR amount IS NULL),
                    count(*) FILTER (amount >= 0), count(*) FILTER (amount < 0),
-                   count(DISTINCT customer_id)
+                   {customers}
             FROM read_parquet($path)
-            """,
+            """.replace("{customers}", "count(DISTINCT customer_id)" if count_customers else "0"),
             {"path": str(path)},
         ).fetchone()
     if nulls:
@@ -92,15 +97,19 @@ def _clean_report(path: Path) -> IngestReport | None:
     )
 
 
-def open_transactions(source: Any, **options: Any) -> Transactions:
-    """The transactions of ``source``: in place for a clean Parquet file, else ingested."""
+def open_transactions(source: Any, *, count_customers: bool = True, **options: Any) -> Transactions:
+    """The transactions of ``source``: in place for a clean Parquet file, else ingested.
+
+    ``count_customers=False``: a clean Parquet file's report leaves ``customers`` at 0 for
+    the caller to fill in (see :func:`_clean_report`).
+    """
     from patron.ingest import read_transactions
 
     if isinstance(source, Transactions):
         return source
     plain = all(options.get(k) is None for k in ("customer", "date", "amount", "order_id"))
     if plain and isinstance(source, str | Path) and str(source).lower().endswith(".parquet"):
-        report = _clean_report(Path(source))
+        report = _clean_report(Path(source), count_customers=count_customers)
         if report is not None:
             return CleanParquet(Path(source), report)
     return read_transactions(source, **options)
