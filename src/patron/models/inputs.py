@@ -177,7 +177,8 @@ def compress(
     """Distinct rows of ``arrays`` and the summed weight of each.
 
     Rows with zero weight are left out.  The order of the result is sorted, so a refit on
-    the same data sees the same numbers in the same order and is deterministic.
+    the same data sees the same numbers in the same order and is deterministic.  Rows that
+    already are distinct and sorted (a compressed table handed on) are returned as they are.
     """
     keep = weights > 0
     if not keep.any():
@@ -185,8 +186,11 @@ def compress(
     if not keep.all():
         arrays = [a[keep] for a in arrays]
         weights = weights[keep]
+    if _strictly_sorted(arrays):
+        return list(arrays), weights
     if len(weights) > _HASH_FROM:
-        return _compress_hashed(arrays, weights)
+        columns, index = distinct_rows(arrays)
+        return columns, np.bincount(index, weights, minlength=len(columns[0]))
     stacked = np.ascontiguousarray(np.column_stack(arrays))
     order = np.lexsort(stacked.T[::-1])
     stacked = stacked[order]
@@ -199,15 +203,34 @@ def compress(
     return [np.ascontiguousarray(unique[:, j]) for j in range(unique.shape[1])], counts
 
 
+def _strictly_sorted(arrays: Sequence[np.ndarray]) -> bool:
+    """Whether the rows are in strictly increasing lexicographic order (so distinct)."""
+    undecided = np.ones(len(arrays[0]) - 1, dtype=bool)
+    for array in arrays:
+        a, b = array[:-1][undecided], array[1:][undecided]
+        if np.any(a > b):
+            return False
+        undecided[undecided] = a == b
+        if not undecided.any():
+            return True
+    return not undecided.any()
+
+
 # Above this many rows hashing beats sorting: on 1M rows of (x, t_x, T), Arrow's
 # dictionary encoding and a bincount over the combined codes take ~0.05 s where numpy's
 # lexsort takes ~0.3 s.
 _HASH_FROM = 200_000
 
 
-def _compress_hashed(
-    arrays: Sequence[np.ndarray], weights: np.ndarray
-) -> tuple[list[np.ndarray], np.ndarray]:
+def distinct_rows(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of ``arrays`` in sorted order, and each row's index among them.
+
+    Each column is dictionary-encoded (hashing) and its codes renumbered in value order,
+    so one integer key per row sorts as the row does.  Counting the keys directly when
+    their range is small, else sorting the keys (one int64 sort), is several times cheaper
+    than sorting the rows.  Scoring computes this once and hands it to the fit, the values
+    and the forecast.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -221,22 +244,35 @@ def _compress_hashed(
         codes.append(rank[encoded.indices.to_numpy()])  # codes in value order
         values.append(dictionary[order])
     sizes = [len(v) for v in values]
-    space = int(np.prod(np.array(sizes, dtype=np.float64)))
-    if space > max(4 * len(weights), 1 << 24):  # too many combinations to count directly
+    if np.prod(np.array(sizes, dtype=np.float64)) >= 2.0**62:
         unique, index = factorize_rows(arrays)
-        counts = np.bincount(index, weights, minlength=len(unique[0]))
         order = np.lexsort(unique[::-1])
-        return [np.ascontiguousarray(u[order]) for u in unique], counts[order]
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        return [np.ascontiguousarray(u[order]) for u in unique], position[index]
     key = codes[0]
     for code, size in zip(codes[1:], sizes[1:], strict=True):
         key = key * size + code
-    counts = np.bincount(key, weights, minlength=space)
-    present = np.flatnonzero(counts)
+    space = int(np.prod(np.array(sizes, dtype=np.int64)))
+    if space <= max(4 * len(key), 1 << 24):
+        seen = np.zeros(space, dtype=bool)
+        seen[key] = True
+        present = np.flatnonzero(seen)
+        lookup = np.empty(space, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        index = lookup[key]
+    else:  # hash the keys, then sort only the distinct ones
+        encoded = pc.dictionary_encode(pa.array(key))
+        distinct = encoded.dictionary.to_numpy()
+        order = np.argsort(distinct)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        present, index = distinct[order], rank[encoded.indices.to_numpy()]
     columns, rest = [], present
     for size, vals in zip(sizes[::-1], values[::-1], strict=True):
         columns.append(vals[rest % size])
         rest = rest // size
-    return columns[::-1], counts[present]
+    return columns[::-1], index.reshape(-1)
 
 
 def factorize_rows(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:

@@ -218,8 +218,19 @@ def _last_gaps(summary: pa.Table) -> np.ndarray:
     return gaps / DAYS_PER_UNIT[TIME_UNIT]
 
 
-def fit_purchase_model(name: str, summary: pa.Table) -> Any:
-    """Fit one purchase model on a summary; raises InputError / ConvergenceError."""
+def fit_purchase_model(
+    name: str, summary: pa.Table, histories: tuple[list[np.ndarray], np.ndarray] | None = None
+) -> Any:
+    """Fit one purchase model on a summary; raises InputError / ConvergenceError.
+
+    ``histories``: the summary's distinct (x, t_x, T) and each row's index among them
+    (:func:`patron.models.inputs.distinct_rows`), when the caller has them already.
+    """
     import patron.models as models
 
-    return getattr(models, MODELS[name])().fit_summary(summary)
+    model = getattr(models, MODELS[name])()
+    if histories is None:
+        return model.fit_summary(summary)
+    columns, index = histories
+    weights = np.bincount(index, minlength=len(columns[0])).astype(np.float64)
+    return model.fit(*columns, weights=weights)

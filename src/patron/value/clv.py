@@ -105,13 +105,18 @@ def customer_value(
     horizon: Horizon,
     time_unit: str,
     discount_rate: float,
+    histories: tuple[list[np.ndarray], np.ndarray] | None = None,
 ) -> ValueScores:
     """Score every customer: expected purchases and spend, CLV and its 80% interval.
 
     ``spend`` is the expected spend per purchase of each customer; ``spend_posterior`` the
     first two moments of that spend (``E[z]``, ``E[z^2]``), or None to treat it as known.
+    The model is evaluated once per distinct history: ``histories`` gives them with each
+    customer's index (:func:`~patron.models.inputs.distinct_rows`), else they are found.
     """
-    (x, t_x, big_t), index = factorize_rows([frequency, recency, T])
+    if histories is None:
+        histories = factorize_rows([frequency, recency, T])
+    (x, t_x, big_t), index = histories
     unit_days = DAYS_PER_UNIT[time_unit]
     step = horizon.step_days / unit_days
     ends = step * np.arange(1, horizon.steps + 1)
@@ -136,10 +141,19 @@ def customer_value(
 
     clv = c1_hist[index] * spend
     if spend_posterior is None:
-        s2 = spend**2
+        ratio = np.ones(len(spend))
+    else:  # E[z^2] / E[z]^2 of each customer's spend
+        ratio = np.divide(spend_posterior[1], spend**2, out=np.ones(len(spend)), where=spend > 0)
+    # The interval scales with the spend: where the spend's spread (ratio) is the same for
+    # every customer of a history, as Gamma-Gamma's is (it depends on x alone), the
+    # quantiles are found once per history (gammaincinv is most of the cost) and scaled.
+    ratio_hist = np.ones(len(x))
+    ratio_hist[index] = ratio
+    if np.array_equal(ratio_hist[index], ratio):
+        low1, high1 = _interval(zero, c1_hist, c2_hist * ratio_hist)
+        low, high = low1[index] * spend, high1[index] * spend
     else:
-        s2 = spend_posterior[1]
-    low, high = _interval(zero[index], clv, c2_hist[index] * s2)
+        low, high = _interval(zero[index], clv, c2_hist[index] * ratio * spend**2)
     by_step = per_step[index]
     return ValueScores(
         expected_purchases=expected[index],

@@ -61,7 +61,10 @@ def score_customers(
     horizon = parse_horizon(settings.horizon)
 
     with step("fit"):
-        model, name = _purchase_model(analysis, summary)
+        from patron.models.inputs import distinct_rows
+
+        histories = distinct_rows([x, t_x, T])  # shared by the fit, the values, the forecast
+        model, name = _purchase_model(analysis, summary, histories)
         net = np.where(x > 0, monetary - returned / np.maximum(x, 1), 0.0)
         spend_model = _spend_model(analysis, x, net)
     analysis.purchase_model, analysis.model_name, analysis.spend_model = model, name, spend_model
@@ -84,9 +87,10 @@ def score_customers(
                 horizon=horizon,
                 time_unit=TIME_UNIT,
                 discount_rate=settings.discount_rate,
+                histories=histories,
             )
             p_alive = scores.p_alive
-            analysis.forecast = _forecast(model, scores, x, t_x, T, horizon, analysis.as_of)
+            analysis.forecast = _forecast(model, scores, histories, horizon, analysis.as_of)
         else:
             scores = None
             p_alive = np.full(n, np.nan)
@@ -193,9 +197,7 @@ def _categorical(values: np.ndarray, keys, text: str | Callable[[str], str] | No
     return pa.DictionaryArray.from_arrays(codes, pa.array(labels, pa.string()))
 
 
-def _reasons(
-    clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_days: np.ndarray
-):
+def _reasons(clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_days: np.ndarray):
     """A short why for each grade: the value rank and the purchase count.
 
     Customers share a handful of (rank, count) pairs, so each text is written once and
@@ -224,7 +226,9 @@ def _reasons(
     )
 
 
-def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | None]:
+def _purchase_model(
+    analysis: Analysis, summary: pa.Table, histories: tuple[list[np.ndarray], np.ndarray]
+) -> tuple[Any, str | None]:
     """The model asked for; with ``auto``, the backtest's best, then the next best.
 
     MBG/NBD is the fallback when the backtest could fit nothing (too short a history):
@@ -246,7 +250,7 @@ def _purchase_model(analysis: Analysis, summary: pa.Table) -> tuple[Any, str | N
     errors = []
     for name in ranked:
         try:
-            model = fit_purchase_model(name, summary)
+            model = fit_purchase_model(name, summary, histories)
         except (InputError, ConvergenceError) as error:
             errors.append(str(error))
             continue
@@ -285,7 +289,7 @@ def _spend(
     return spend, spend**2 * (shape - 1) / (shape - 2)
 
 
-def _forecast(model, scores, x, t_x, T, horizon, as_of) -> list[dict[str, Any]]:
+def _forecast(model, scores, histories, horizon, as_of) -> list[dict[str, Any]]:
     """Purchases and revenue per horizon step from the existing base, with an 80% band.
 
     The band is parameter uncertainty, which moves every customer together and so
@@ -295,10 +299,9 @@ def _forecast(model, scores, x, t_x, T, horizon, as_of) -> list[dict[str, Any]]:
     """
     import datetime as dt
 
-    from patron.models.inputs import compress
-
     rng = np.random.default_rng(1)
-    (hx, htx, hT), w = compress([x, t_x, T], np.ones(len(x)))
+    (hx, htx, hT), index = histories
+    w = np.bincount(index, minlength=len(hx)).astype(np.float64)
     if len(w) > 2000:
         pick = rng.choice(len(w), 2000, replace=False, p=w / w.sum())
         hx, htx, hT, w = hx[pick], htx[pick], hT[pick], np.ones(2000)
