@@ -377,3 +377,18 @@ def test_every_message_the_report_names_exists_in_both_languages():
     assert len(used) > 50
     for lang in ("en", "zh-CN"):
         assert used <= set(catalogue(lang)), used - set(catalogue(lang))
+
+
+def test_pareto_curve_and_top_rows_match_a_full_sort():
+    from patron.report.sections import _pareto, _top
+
+    rng = np.random.default_rng(1)
+    for n in (2, 5, 99, 1000, 12345):
+        v = rng.gamma(0.5, 10, n)
+        v[1::7] = 0
+        x, y = _pareto(v)
+        s = np.sort(v)[::-1]
+        cum = np.concatenate([[0], np.cumsum(s) / s.sum()])
+        np.testing.assert_allclose(y, np.interp(x * n, np.arange(n + 1), cum))
+        ties = np.round(v, 0)  # many equal values: table order decides
+        assert _top(ties, 20).tolist() == np.argsort(-ties, kind="stable")[:20].tolist()

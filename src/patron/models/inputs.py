@@ -222,6 +222,26 @@ def _strictly_sorted(arrays: Sequence[np.ndarray]) -> bool:
 _HASH_FROM = 200_000
 
 
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True, return_counts=True)``, by hashing.
+
+    Arrow's hash encoding finds the distinct values and only those are sorted: customers
+    share few values of orders, recency or T, so on millions of rows this is several
+    times cheaper than sorting them all.  NaN is not allowed; -0.0 counts as 0.0.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # + 0.0 turns -0.0 into 0.0, which hashing would otherwise keep apart.
+    encoded = pc.dictionary_encode(pa.array(values + 0.0 if values.dtype.kind == "f" else values))
+    distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+    order = np.argsort(distinct, kind="stable")
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    index = position[encoded.indices.to_numpy()]
+    return distinct[order], index, np.bincount(index, minlength=len(order))
+
+
 def distinct_rows(arrays: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
     """Distinct rows of ``arrays`` in sorted order, and each row's index among them.
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from patron.models.inputs import distinct_values
 from patron.report import charts
 from patron.report.charts import Series
 from patron.report.sections import Formats, col, t
@@ -51,7 +52,7 @@ def repeat_histogram(analysis: Analysis, f: Formats) -> dict[str, Any] | None:
         return None
     x = col(analysis, "frequency")
     T = col(analysis, "T")
-    values, weights = np.unique(T, return_counts=True)
+    values, _index, weights = distinct_values(T)
     expected = [
         float(weights @ np.asarray(model.probability_of_purchases(values, k), dtype=float))
         for k in range(MAX_REPEAT)

@@ -83,6 +83,56 @@ def col(analysis: Analysis, name: str) -> np.ndarray:
     return array.astype(np.float64) if array.dtype.kind in "iuf" else array
 
 
+def categories(analysis: Analysis, name: str) -> tuple[np.ndarray, list[str]]:
+    """A label column as integer codes and the labels they stand for.
+
+    Grouping by codes (``np.bincount``) is one pass over the customers where comparing
+    millions of strings once per label is one pass per label.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = analysis.customers[name]
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    array = column.unify_dictionaries().combine_chunks()
+    return array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Per-group counts and sums of customers grouped by integer codes."""
+
+    codes: np.ndarray
+    size: int
+
+    def count(self) -> np.ndarray:
+        """Customers in each group."""
+        return np.bincount(self.codes, minlength=self.size)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of the finite ``values`` in each group (NaN counts as 0, as nansum)."""
+        finite = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        return np.bincount(self.codes, weights=finite, minlength=self.size)
+
+    def mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean of the finite ``values`` in each group (NaN where there are none)."""
+        known = np.bincount(self.codes, weights=np.isfinite(values), minlength=self.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(known > 0, self.sum(values) / known, np.nan)
+
+
+def grouped(analysis: Analysis, name: str, order: list[str] | tuple[str, ...]) -> Groups:
+    """Customers grouped by the labels of column ``name``, group ``i`` being ``order[i]``.
+
+    Labels not in ``order`` fall into an extra last group.
+    """
+    codes, labels = categories(analysis, name)
+    where = {label: i for i, label in enumerate(order)}
+    remap = np.array([where.get(label, len(order)) for label in labels] or [0], dtype=np.int64)
+    return Groups(remap[codes] if len(codes) else codes.astype(np.int64), len(order) + 1)
+
+
 def has_model(analysis: Analysis) -> bool:
     """Whether predictions exist (a purchase model was fitted)."""
     return analysis.purchase_model is not None
@@ -149,30 +199,31 @@ def grades(analysis: Analysis, f: Formats) -> dict[str, Any]:
     from patron.value.grades import grade_label
 
     rules = analysis.settings.grades
-    grade = col(analysis, "grade")
+    groups = grouped(analysis, "grade", rules.names)
     spend = col(analysis, "total_spend")
     clv = col(analysis, "predicted_clv")
     model = has_model(analysis)
-    n, revenue, equity = len(grade), spend.sum(), np.nansum(clv)
+    n, revenue, equity = len(spend), spend.sum(), np.nansum(clv)
+    counts, spends, clvs = groups.count(), groups.sum(spend), groups.sum(clv)
+    mean_spends, mean_clvs = groups.mean(spend), groups.mean(clv)
     rows, shares = [], {"customers": [], "revenue": [], "clv": []}
-    for i, name in enumerate(rules.names):
-        mask = grade == name
-        m = int(mask.sum())
+    for i, _name in enumerate(rules.names):
+        m = int(counts[i])
         row = {
             "grade": grade_label(i, rules),
             "customers": f.count(m),
             "customer_share": f.percent(_share(m, n)),
-            "revenue": f.amount(spend[mask].sum()),
-            "revenue_share": f.percent(_share(spend[mask].sum(), revenue)),
-            "mean_spend": f.amount(spend[mask].mean() if m else None),
-            "clv": f.amount(np.nansum(clv[mask]) if model else None),
-            "clv_share": f.percent(_share(np.nansum(clv[mask]), equity) if model else None),
-            "mean_clv": f.amount(np.nanmean(clv[mask]) if model and m else None),
+            "revenue": f.amount(spends[i]),
+            "revenue_share": f.percent(_share(spends[i], revenue)),
+            "mean_spend": f.amount(mean_spends[i] if m else None),
+            "clv": f.amount(clvs[i] if model else None),
+            "clv_share": f.percent(_share(clvs[i], equity) if model else None),
+            "mean_clv": f.amount(mean_clvs[i] if model and m else None),
         }
         rows.append(row)
         shares["customers"].append(_share(m, n) or 0.0)
-        shares["revenue"].append(_share(spend[mask].sum(), revenue) or 0.0)
-        shares["clv"].append(_share(np.nansum(clv[mask]), equity) or 0.0 if model else 0.0)
+        shares["revenue"].append(_share(spends[i], revenue) or 0.0)
+        shares["clv"].append(_share(clvs[i], equity) or 0.0 if model else 0.0)
     series = [
         Series(t("grades.share_customers"), shares["customers"]),
         Series(t("grades.share_revenue"), shares["revenue"]),
@@ -192,9 +243,10 @@ def grades(analysis: Analysis, f: Formats) -> dict[str, Any]:
 
 def stages(analysis: Analysis, f: Formats) -> dict[str, Any]:
     """Customers per lifecycle stage, from new to churned."""
-    stage = col(analysis, "lifecycle_stage")
-    n = len(stage)
-    counts = [int((stage == s).sum()) for s in STAGE_ORDER]
+    groups = grouped(analysis, "lifecycle_stage", STAGE_ORDER)
+    spend = col(analysis, "total_spend")
+    n = len(spend)
+    counts = [int(c) for c in groups.count()[: len(STAGE_ORDER)]]
     labels = [_(f"value.stage.{s}") for s in STAGE_ORDER]
     chart = charts.hbar_chart(
         labels,
@@ -202,17 +254,17 @@ def stages(analysis: Analysis, f: Formats) -> dict[str, Any]:
         title=t("stages.chart"),
         value_format=lambda v: f"{f.count(v)} ({f.percent(_share(v, n))})",
     )
-    spend = col(analysis, "total_spend")
-    clv = col(analysis, "predicted_clv")
+    spends = groups.sum(spend)
+    clvs = groups.sum(col(analysis, "predicted_clv"))
     rows = [
         {
             "stage": label,
             "customers": f.count(c),
             "share": f.percent(_share(c, n)),
-            "revenue": f.amount(spend[stage == s].sum()),
-            "clv": f.amount(np.nansum(clv[stage == s]) if has_model(analysis) else None),
+            "revenue": f.amount(spends[i]),
+            "clv": f.amount(clvs[i] if has_model(analysis) else None),
         }
-        for s, label, c in zip(STAGE_ORDER, labels, counts, strict=True)
+        for i, (label, c) in enumerate(zip(labels, counts, strict=True))
     ]
     return {"chart": chart, "rows": rows}
 
@@ -235,12 +287,21 @@ def _bins(values: np.ndarray, bins: int = 24) -> tuple[np.ndarray, np.ndarray, b
 
 def _pareto(values: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative share of value held by the top x share of customers."""
-    v = np.sort(np.nan_to_num(values, nan=0.0).clip(min=0))[::-1]
+    v = np.nan_to_num(values, nan=0.0).clip(min=0)
     x = np.linspace(0, 1, points)
-    if v.sum() <= 0:
+    total = v.sum()
+    if total <= 0:
         return x, x.copy()
-    cum = np.concatenate([[0.0], np.cumsum(v) / v.sum()])
-    return x, np.interp(x * len(v), np.arange(len(v) + 1), cum)
+    # The curve is read at ``points`` ranks: partitioning at them (and their neighbours, for
+    # the interpolation) orders every stretch between them correctly without a full sort.
+    n = len(v)
+    at = x * n
+    kth = np.unique(
+        np.clip(np.concatenate([np.floor(at), np.ceil(at)]).astype(np.int64) - 1, 0, n - 1)
+    )
+    v = -np.partition(-v, kth)  # descending at the kth positions
+    cum = np.concatenate([[0.0], np.cumsum(v) / total])
+    return x, np.interp(at, np.arange(n + 1), cum)
 
 
 def distribution(analysis: Analysis, f: Formats) -> dict[str, Any]:
@@ -294,13 +355,14 @@ def rfm(analysis: Analysis, f: Formats) -> dict[str, Any]:
     r, fr = col(analysis, "rfm_r"), col(analysis, "rfm_f")
     value = col(analysis, value_column(analysis))
     scores = range(1, 6)
-    counts = [[int(((r == i) & (fr == j)).sum()) for j in scores] for i in reversed(scores)]
+    # Cell (5 - R, F - 1): recency 5 on the first row.
+    cells = Groups(((5 - r) * 5 + (fr - 1)).astype(np.int64), 25)
+    count_grid = cells.count().reshape(5, 5)
+    mean_grid = cells.mean(value).reshape(5, 5)
+    counts = [[int(c) for c in row] for row in count_grid]
     means = [
-        [
-            float(np.nanmean(value[(r == i) & (fr == j)])) if counts[5 - i][j - 1] else np.nan
-            for j in scores
-        ]
-        for i in reversed(scores)
+        [float(m) if c else np.nan for m, c in zip(mrow, crow, strict=True)]
+        for mrow, crow in zip(mean_grid, count_grid, strict=True)
     ]
     legend = t("rfm.mean_clv") if has_model(analysis) else t("rfm.mean_spend")
     chart = charts.heatmap(
@@ -414,6 +476,19 @@ def _top_mask(values: np.ndarray) -> np.ndarray:
     return finite & (values >= cut) & (values > 0)
 
 
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, largest first, ties in table order.
+
+    What a stable descending argsort would start with, from a partition and a sort of the
+    few candidates only.
+    """
+    if len(values) <= k:
+        return np.argsort(-values, kind="stable")
+    threshold = np.partition(values, len(values) - k)[len(values) - k]
+    candidates = np.flatnonzero(values >= threshold)
+    return candidates[np.argsort(-values[candidates], kind="stable")][:k]
+
+
 def customer_tables(analysis: Analysis, f: Formats) -> dict[str, Any]:
     """The most valuable customers, and valuable customers at risk of leaving."""
     import pyarrow as pa
@@ -422,7 +497,7 @@ def customer_tables(analysis: Analysis, f: Formats) -> dict[str, Any]:
     value = col(analysis, value_column(analysis))
     spend = col(analysis, "total_spend")
     # Stable sorts: equal values keep the table's order, so the result is deterministic.
-    order = np.argsort(-np.nan_to_num(value, nan=-np.inf), kind="stable")
+    order = _top(np.nan_to_num(value, nan=-np.inf), TABLE_ROWS)
     valuable = _top_mask(spend) | _top_mask(col(analysis, "predicted_clv"))
     table = analysis.customers
     leaving = pc.or_(
@@ -433,7 +508,7 @@ def customer_tables(analysis: Analysis, f: Formats) -> dict[str, Any]:
     at_risk = np.flatnonzero(valuable & leaving)
     at_risk = at_risk[np.argsort(-spend[at_risk], kind="stable")]
     return {
-        "top": _customer_rows(analysis, order[:TABLE_ROWS], f),
+        "top": _customer_rows(analysis, order, f),
         "at_risk": _customer_rows(analysis, at_risk[:TABLE_ROWS], f),
         "at_risk_count": f.count(len(at_risk)),
         "at_risk_spend": f.amount(spend[at_risk].sum()),
