@@ -1,0 +1,145 @@
+"""Customers: search, the 360, create, change, and record a contact."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy.orm import Session
+
+from patron.crm.services import customers, permissions, touchpoints, views
+from patron.crm.tables import User
+from patron.web.deps import SessionDep, require
+from patron.web.schemas import (
+    MAX_ID,
+    Customer360,
+    CustomerCreate,
+    CustomerListItem,
+    CustomerOut,
+    CustomerPatch,
+    NoNul,
+    Page,
+    SortKey,
+    TouchpointCreate,
+    TouchpointOut,
+)
+
+__all__ = ["router", "SearchFilters", "search_filters"]
+
+router = APIRouter(tags=["customers"])
+
+Reader = Annotated[User, Depends(require("customers.read"))]
+Writer = Annotated[User, Depends(require("customers.write"))]
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _label(max_length: int = 32) -> Any:
+    return Annotated[str | None, Query(max_length=max_length), NoNul]
+
+
+def search_filters(
+    q: Annotated[
+        str | None,
+        Query(max_length=128, description="name, phone, email, customer id or external id"),
+        NoNul,
+    ] = None,
+    grade: _label() = None,
+    stage: _label() = None,
+    risk: _label(8) = None,
+    tag: _label(64) = None,
+    owner: Annotated[int | None, Query(ge=1, le=MAX_ID, description="owner user id")] = None,
+    sort: SortKey = "-predicted_clv",
+) -> dict[str, Any]:
+    """The search filters, named as :func:`customers.search_customers` takes them."""
+    return {
+        "q": q,
+        "grade": grade,
+        "stage": stage,
+        "risk": risk,
+        "tag": tag,
+        "owner_id": owner,
+        "sort": sort,
+    }
+
+
+SearchFilters = Annotated[dict[str, Any], Depends(search_filters)]
+
+
+@router.get("/customers", response_model=Page[CustomerListItem])
+def search(
+    session: SessionDep,
+    user: Reader,
+    filters: SearchFilters,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict[str, Any]:
+    """Customers matching the search and filters, highest predicted CLV first by default."""
+    rows, total = customers.search_customers(session, **filters, limit=limit, offset=offset)
+    mask = permissions.masks_personal_data(user)
+    return {"items": [views.customer_view(row, mask=mask) for row in rows], "total": total}
+
+
+@router.get("/customers/{customer_id}", response_model=Customer360)
+def customer_360(session: SessionDep, user: Reader, customer_id: CustomerId) -> dict[str, Any]:
+    """The customer 360: profile, orders, touchpoints, latest scores and their history.
+
+    A merged customer's id answers with the surviving record.
+    """
+    record = customers.customer_360(session, customer_id)
+    return views.customer_view(record, mask=permissions.masks_personal_data(user))
+
+
+def _profile(session: Session, customer_id: int, user: User) -> dict[str, Any]:
+    record = customers.customer_360(session, customer_id, orders_limit=0, touchpoints_limit=0)
+    profile = {
+        **record["customer"],
+        "tags": record.get("tags", []),
+        "consents": record.get("consents", {}),
+        "external_ids": record.get("external_ids", []),
+    }
+    return views.customer_view(profile, mask=permissions.masks_personal_data(user))
+
+
+@router.post("/customers", response_model=CustomerOut, status_code=201)
+def create(session: SessionDep, user: Writer, body: CustomerCreate) -> dict[str, Any]:
+    """A new customer (409 with the existing id when the phone or email is taken)."""
+    values = body.model_dump()
+    values["tags"] = tuple(values["tags"])
+    customer = customers.create_customer(session, actor=user, **values)
+    return _profile(session, customer.id, user)
+
+
+@router.patch("/customers/{customer_id}", response_model=CustomerOut)
+def update(
+    session: SessionDep, user: Writer, customer_id: CustomerId, body: CustomerPatch
+) -> dict[str, Any]:
+    """Change the fields sent; the change is audited with the values before and after."""
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        changes["name"] = ""
+    if "tags" in changes and changes["tags"] is None:
+        changes["tags"] = []
+    if changes.get("consents", {}) is None:
+        del changes["consents"]
+    customer = customers.update_customer(session, customer_id, changes, actor=user)
+    return _profile(session, customer.id, user)
+
+
+@router.post("/customers/{customer_id}/touchpoints", response_model=TouchpointOut, status_code=201)
+def record_touchpoint(
+    session: SessionDep,
+    user: Annotated[User, Depends(require("touchpoints.write"))],
+    customer_id: CustomerId,
+    body: TouchpointCreate,
+) -> TouchpointOut:
+    """Record a contact (a call, a WeChat message, a visit...) on the customer's timeline."""
+    touchpoint = touchpoints.record_touchpoint(
+        session,
+        customer_id,
+        channel=body.channel,
+        kind=body.kind,
+        note=body.note,
+        occurred_at=body.occurred_at,
+        actor=user,
+    )
+    return TouchpointOut.model_validate(touchpoint)

@@ -1,0 +1,276 @@
+"""Named dependencies of the API and the pages: the session, who is asking, what they may do.
+
+The request owns the transaction: :func:`get_session` commits when the endpoint returns and
+rolls back when it raises, before the response is sent, so a client never sees a success
+that was not stored. Services only flush; an error whose ``keeps_changes`` is true (a failed
+login, which the rate limit must count) is committed before it is answered.
+
+Who is asking comes from ``Authorization: Bearer pat_...`` (API clients) or from the
+``patron_session`` cookie (the pages and their scripts). A cookie is sent by the browser
+on its own, so every unsafe request authenticated by it must also carry the session's CSRF
+token (:func:`csrf_protect`); a bearer token is never sent implicitly and needs none.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyCookie, HTTPBearer
+from sqlalchemy.orm import Session
+
+from patron.crm.services import auth, permissions
+from patron.crm.services.errors import Forbidden
+from patron.crm.tables import User, WebSession
+from patron.i18n import _, get_language
+from patron.web.errors import NotAuthenticated
+
+__all__ = [
+    "SESSION_COOKIE",
+    "LANG_COOKIE",
+    "Auth",
+    "SessionDep",
+    "CurrentUser",
+    "OptionalUser",
+    "get_session",
+    "get_auth",
+    "current_user",
+    "optional_user",
+    "require",
+    "csrf_protect",
+    "writes",
+    "set_session_cookie",
+    "clear_session_cookie",
+    "request_language",
+    "client_ip",
+]
+
+SESSION_COOKIE = "patron_session"
+LANG_COOKIE = "lang"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def writes(endpoint: F) -> F:
+    """Mark a GET endpoint that writes (an audited export), so it begins as a writer."""
+    endpoint._patron_writes = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _reads_only(request: Request) -> bool:
+    if request.method not in ("GET", "HEAD"):
+        return False
+    route = request.scope.get("route")
+    return not getattr(getattr(route, "endpoint", None), "_patron_writes", False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session and one transaction for the request.
+
+    On SQLite a read-only GET begins with a deferred ``BEGIN`` so that reading does not
+    take the database's single write lock; everything else begins as the writer
+    (``BEGIN IMMEDIATE``, see :mod:`patron.crm.db`) so it waits for its turn instead of
+    failing half-way.
+    """
+    with request.app.state.sessionmaker() as session:
+        if _reads_only(request) and request.app.state.engine.dialect.name == "sqlite":
+            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        try:
+            yield session
+        except BaseException as exc:
+            # A refusal that must be remembered (a failed login counts toward the rate
+            # limit) says so with ``keeps_changes``; anything else leaves no trace.
+            if getattr(exc, "keeps_changes", False):
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        session.commit()
+
+
+#: The request's session; ends (commit or rollback) before the response is sent.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+# Declared for OpenAPI (the "Authorize" schemes); the header is parsed below so that a
+# malformed one is refused instead of silently ignored.
+_bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer")
+_cookie_scheme = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session")
+
+
+@dataclass(frozen=True)
+class Auth:
+    """How the request proved who it is."""
+
+    user: User
+    via: str  # "bearer" | "cookie"
+    web_session: WebSession | None = None
+
+
+def get_auth(
+    request: Request,
+    session: SessionDep,
+    _bearer: Annotated[Any, Depends(_bearer_scheme)] = None,
+    _cookie: Annotated[Any, Depends(_cookie_scheme)] = None,
+) -> Auth | None:
+    """The bearer token's user, else the session cookie's, else None.
+
+    A request that sends an ``Authorization`` header is judged by it alone: a wrong token
+    is a 401, not a silent fall back to the cookie.
+    """
+    lang = request_language(request)
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _sep, secret = header.strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise NotAuthenticated(_("api.bad_authorization", lang=lang), code="bad_authorization")
+        user = auth.token_user(session, secret)
+        if user is None:
+            raise NotAuthenticated(_("api.bad_token", lang=lang), code="bad_token")
+        request.state.user = user
+        return Auth(user, "bearer")
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        found = auth.session_user(session, secret)
+        if found is not None:
+            request.state.user = found[0]
+            return Auth(found[0], "cookie", found[1])
+    return None
+
+
+AuthDep = Annotated[Auth | None, Depends(get_auth)]
+
+
+def optional_user(auth_: AuthDep) -> User | None:
+    """The signed-in user, or None (pages redirect to the login page)."""
+    return auth_.user if auth_ else None
+
+
+def current_user(request: Request, auth_: AuthDep) -> User:
+    """The signed-in user; 401 (with ``WWW-Authenticate: Bearer``) without one."""
+    if auth_ is None:
+        raise NotAuthenticated(_("api.not_authenticated", lang=request_language(request)))
+    return auth_.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+async def csrf_protect(request: Request, auth_: AuthDep) -> None:
+    """Refuse (403) a cookie-authenticated unsafe request without the session's CSRF token.
+
+    The token comes in the ``X-CSRF-Token`` header (scripts) or the ``csrf_token`` form
+    field (forms). Bearer-token and anonymous requests pass: a browser never attaches
+    either on its own.
+    """
+    if request.method not in UNSAFE_METHODS or auth_ is None or auth_.via != "cookie":
+        return
+    token = request.headers.get("x-csrf-token")
+    content_type = request.headers.get("content-type", "")
+    if token is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        token = (await request.form()).get("csrf_token")
+    expected = auth_.web_session.csrf_token if auth_.web_session else ""
+    if not isinstance(token, str) or not expected or not hmac.compare_digest(token, expected):
+        raise Forbidden(_("api.csrf_failed", lang=request_language(request)), code="csrf_failed")
+
+
+def require(permission: str) -> Callable[..., User]:
+    """A dependency: the current user, who must hold ``permission`` (403 otherwise).
+
+    Unsafe requests are CSRF-checked on the way (see :func:`csrf_protect`).
+    """
+
+    def dependency(
+        request: Request,
+        user: CurrentUser,
+        _csrf: Annotated[None, Depends(csrf_protect)],
+    ) -> User:
+        try:
+            permissions.require(user, permission)
+        except Forbidden as exc:
+            lang = request_language(request)
+            message = _("api.forbidden", lang=lang, role=user.role, permission=permission)
+            raise Forbidden(message, field=exc.field, code=exc.code) from exc
+        return user
+
+    dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency
+
+
+def set_session_cookie(
+    response: Response, secret: str, request: Request, *, max_age: int | None = None
+) -> None:
+    """Give the browser its session id: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_session_cookie(response: Response) -> None:
+    """Make the browser forget its session id (the server ends the session itself)."""
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+
+
+def request_language(request: Request) -> str:
+    """``"zh-CN"`` or ``"en"``: the ``lang`` cookie, else Accept-Language, else the server's."""
+    cached = getattr(request.state, "language", None)
+    if cached:
+        return cached
+    lang = _language_of(request.cookies.get(LANG_COOKIE, "")) or _accept_language(
+        request.headers.get("accept-language", "")
+    )
+    lang = lang or get_language()
+    request.state.language = lang
+    return lang
+
+
+def _language_of(tag: str) -> str | None:
+    tag = tag.strip().lower()
+    if tag.startswith("zh"):
+        return "zh-CN"
+    if tag.startswith("en"):
+        return "en"
+    return None
+
+
+def _accept_language(header: str) -> str | None:
+    """The most preferred language we have, by the header's q-values (RFC 9110)."""
+    choices: list[tuple[float, int, str]] = []
+    for position, item in enumerate(header.split(",")):
+        tag, _sep, params = item.partition(";")
+        lang = _language_of(tag)
+        if lang is None:
+            continue
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        if q > 0:
+            choices.append((-q, position, lang))
+    return min(choices)[2] if choices else None
+
+
+def client_ip(request: Request) -> str:
+    """The client's address as the server sees it.
+
+    Behind a reverse proxy, run uvicorn with ``--proxy-headers --forwarded-allow-ips`` so
+    this is the real client; trusting ``X-Forwarded-For`` here would let anyone dodge the
+    login rate limit.
+    """
+    return request.client.host if request.client else ""
