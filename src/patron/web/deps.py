@@ -247,7 +247,13 @@ def _language_of(tag: str) -> str | None:
 
 
 def _accept_language(header: str) -> str | None:
-    """The most preferred language we have, by the header's q-values (RFC 9110)."""
+    """The most preferred language we have, by the header's q-values (RFC 9110).
+
+    >>> _accept_language("en-US;q=0.5, zh-CN"), _accept_language("fr, en;q=0.1, zh;q=0")
+    ('zh-CN', 'en')
+    >>> _accept_language("fr") is None
+    True
+    """
     choices: list[tuple[float, int, str]] = []
     for position, item in enumerate(header.split(",")):
         tag, _sep, params = item.partition(";")

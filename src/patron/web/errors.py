@@ -71,8 +71,7 @@ def _language(request: Request) -> str:
     return request_language(request)
 
 
-def _service_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ServiceError)
+def _service_error(request: Request, exc: ServiceError) -> Response:
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -82,21 +81,19 @@ def _service_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _input_error(request: Request, exc: Exception) -> Response:
+def _input_error(request: Request, exc: InputError) -> Response:
     # A user's mistake found below the services (an unreadable upload, a missing column).
-    assert isinstance(exc, InputError)
     return error_response(request, 422, error_body("invalid_input", str(exc), exc.column))
 
 
-def _integrity_error(request: Request, exc: Exception) -> Response:
+def _integrity_error(request: Request, exc: IntegrityError) -> Response:
     # The database refused a duplicate that a concurrent request inserted first.
     log.info("integrity error answered with 409: %s", exc)
     message = _("api.conflict", lang=_language(request))
     return error_response(request, 409, error_body("conflict", message))
 
 
-def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def _http_error(request: Request, exc: HTTPException) -> Response:
     lang = _language(request)
     key = f"api.http.{exc.status_code}"
     if key in catalogue("en"):
@@ -123,8 +120,7 @@ _HTTP_CODES = {
 }
 
 
-def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     errors = exc.errors()
     first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": ""}
     # A JSON syntax error's location is a character offset, not a field.
