@@ -579,18 +579,23 @@ CHOICE_SAMPLE = 50_000
 
 
 def choose_model(
-    transactions: Any, as_of: str | dt.date, models: tuple[str, ...]
+    transactions: Any,
+    as_of: str | dt.date,
+    models: tuple[str, ...],
+    *,
+    first_purchase: dt.date | None = None,
 ) -> tuple[str | None, Backtest | None]:
     """The model that best predicted the last part of the data, and its backtest.
 
     The holdout is the last 26 weeks before ``as_of``, or the last third of the time since
     the first transaction when that is shorter.  Returns ``(None, backtest)`` when no
     model could be fitted on the rest, and ``(None, None)`` when the data span less than
-    three days, too short to hold anything out.
+    three days, too short to hold anything out.  ``first_purchase``, the first purchase
+    day, saves a pass over the transactions when the caller knows it.
     """
     tx = _transactions(transactions)
     as_of = _as_date("as_of", as_of)
-    first = _dates(tx, "amount >= 0")[0]
+    first = first_purchase or _dates(tx, "amount >= 0")[0]
     if first is None:
         return None, None
     days = min(26 * 7, (as_of - first).days // 3)

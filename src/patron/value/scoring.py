@@ -239,7 +239,12 @@ def _purchase_model(
 
     wanted = analysis.settings.model
     if wanted == "auto":
-        name, backtest = choose_model(analysis.transactions, analysis.as_of, tuple(MODELS))
+        import pyarrow.compute as pc
+
+        first = pc.min(summary["first_purchase"]).as_py()
+        name, backtest = choose_model(
+            analysis.transactions, analysis.as_of, tuple(MODELS), first_purchase=first
+        )
         analysis.backtest = backtest
         if backtest is not None and backtest.fitted:
             ranked = sorted(backtest.fitted, key=lambda k: backtest.metrics[k]["rmse"])

@@ -39,13 +39,10 @@ class CleanParquet(Transactions):
         return f"CAST(CAST(hash(customer_id) AS BIT) AS BIGINT) % {self.sample_every} = 0"
 
     def sampled_table(self):
-        """The sampled rows as an Ibis table on DuckDB, for :func:`patron.summarize`."""
-        import ibis
+        """The sampled rows for :func:`patron.summarize` (a :class:`HashSample`)."""
+        from patron.engine.sources import HashSample
 
-        table = ibis.duckdb.connect().read_parquet(self.path)
-        if self.sample_every > 1:
-            table = table.filter(table.customer_id.hash() % self.sample_every == 0)
-        return table.select("customer_id", "ts", "amount")
+        return HashSample(self.path, self.sample_every)
 
     def to_arrow(self):
         """The rows, read on first use."""
