@@ -157,3 +157,24 @@ def test_compress_sums_the_weights_of_equal_rows(rows):
     got = dict(zip(zip(ua.tolist(), ub.tolist(), strict=True), uw.tolist(), strict=True))
     assert got == expected
     assert list(zip(ua, ub, strict=True)) == sorted(zip(ua, ub, strict=True))
+
+
+@pytest.mark.parametrize("name", ["BetaGeo", "ModifiedBetaGeo"])
+def test_predictions_on_distinct_rows_equal_row_by_row(name, monkeypatch):
+    import patron.models as models
+    import patron.models.histories as histories
+
+    rng = np.random.default_rng(3)
+    n = 150_000  # above the size from which the hypergeometric term is shared
+    x = rng.integers(0, 20, n).astype(float)
+    T = rng.integers(1, 400, n) / 7
+    t_x = np.where(x > 0, T * rng.random(n), 0.0)
+    model = getattr(models, name)()
+    model.params_ = {"r": 0.3, "alpha": 5.0, "a": 0.8, "b": 2.5}
+    model.covariance_ = np.eye(4)
+    for t in (26.0, rng.random(n) * 52):
+        shared = model.conditional_expected_purchases(t, x, t_x, T)
+        monkeypatch.setattr(histories, "_DISTINCT_FROM", 10**12)
+        plain = model.conditional_expected_purchases(t, x, t_x, T)
+        monkeypatch.undo()
+        np.testing.assert_array_equal(shared, plain)

@@ -15,7 +15,7 @@ from scipy import special
 
 from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, HistoryModel, as_float, dot, scalar
+from patron.models.histories import Histories, HistoryModel, as_float, dot, on_distinct, scalar
 
 __all__ = ["BetaGeo"]
 
@@ -124,11 +124,15 @@ class BetaGeo(HistoryModel):
         """
         r, alpha, a, b = self._check_fitted()
         t, x, t_x, T = as_float(t, frequency, recency, T)
-        z = t / (alpha + T + t)
-        # Euler: ((a+T)/(a+T+t))^(r+x) 2F1(r+x, b+x; c; z) = (1-z)^(a-1) 2F1(c-r-x, a-1; c; z)
+
+        def tail(x, T, t):
+            # Euler: ((a+T)/(a+T+t))^(r+x) 2F1(r+x, b+x; c; z) = (1-z)^(a-1) 2F1(c-r-x, a-1; c; z)
+            z = t / (alpha + T + t)
+            return (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+
         c = a + b + x - 1
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, c, z)
-        value = (c / (a - 1)) * (1 - tail) * self._p_alive(r, alpha, a, b, x, t_x, T)
+        value = (c / (a - 1)) * (1 - on_distinct(tail, x, T, t))
+        value *= self._p_alive(r, alpha, a, b, x, t_x, T)
         return scalar(value)
 
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:

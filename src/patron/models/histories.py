@@ -152,6 +152,34 @@ class HistoryModel(CustomerModel):
         raise NotImplementedError
 
 
+# From this many values, a formula of few columns is evaluated once per distinct row.
+_DISTINCT_FROM = 100_000
+
+
+def on_distinct(function: Any, *columns: np.ndarray) -> np.ndarray:
+    """``function(*columns)``, evaluated once per distinct row of ``columns``.
+
+    The costly part of a prediction often depends on fewer columns than the history: BG/NBD's
+    hypergeometric term depends on (x, T, t) but not t_x, and 3M customers of a shop share
+    a few tens of thousands of (x, T) pairs.  Small inputs are evaluated as they are.
+    """
+    from patron.models.inputs import factorize_rows
+
+    shape = np.broadcast(*columns).shape
+    if int(np.prod(shape)) < _DISTINCT_FROM:
+        return function(*columns)
+    # A column broadcast from one value (strides all 0) is passed on as that value.
+    varying = [c.ndim > 0 and any(c.strides) for c in map(np.asarray, columns)]
+    flat = [np.ravel(np.broadcast_to(c, shape)) for c, v in zip(columns, varying, strict=True) if v]
+    unique, index = factorize_rows(flat)
+    values = iter(unique)
+    args = [
+        next(values) if v else np.asarray(c).ravel()[0]
+        for c, v in zip(columns, varying, strict=True)
+    ]
+    return np.asarray(function(*args))[index].reshape(shape)
+
+
 def dot(a: np.ndarray, b: np.ndarray) -> float:
     """``a @ b`` without BLAS, whose threads cost milliseconds a call on a busy machine.
 

@@ -21,7 +21,7 @@ from scipy import special
 from patron.models.beta_geo import BetaGeo, beta_geo_objective
 from patron.models.distributions import nbd_at_least, nbd_log_pmf
 from patron.models.fitter import Objective
-from patron.models.histories import Histories, as_float, scalar
+from patron.models.histories import Histories, as_float, on_distinct, scalar
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -66,10 +66,14 @@ class ModifiedBetaGeo(BetaGeo):
         """
         r, alpha, a, b = self._check_fitted()
         t, x, t_x, T = as_float(t, frequency, recency, T)
-        z = t / (alpha + T + t)
+
+        def tail(x, T, t):
+            z = t / (alpha + T + t)
+            return (1 - z) ** (a - 1) * special.hyp2f1(a + b - r, a - 1, a + b + x, z)
+
         c = a + b + x
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - r, a - 1, c, z)
-        value = (c / (a - 1)) * (1 - tail) * self._p_alive(r, alpha, a, b, x, t_x, T)
+        value = (c / (a - 1)) * (1 - on_distinct(tail, x, T, t))
+        value *= self._p_alive(r, alpha, a, b, x, t_x, T)
         return scalar(value)
 
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> Any:
