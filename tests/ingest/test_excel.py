@@ -60,3 +60,10 @@ def test_old_xls_gets_a_clear_message(tmp_path):
     path.write_bytes(b"\xd0\xcf\x11\xe0")
     with pytest.raises(InputError, match="xlsx"):
         patron.read_transactions(path)
+
+
+def test_a_file_named_xlsx_that_is_no_workbook_is_an_input_error(tmp_path):
+    path = tmp_path / "订单.xlsx"
+    path.write_bytes(b"this is not a workbook")
+    with pytest.raises(InputError, match="订单.xlsx"):
+        patron.read_transactions(path)

@@ -46,13 +46,15 @@ def _header_row(rows: list[tuple]) -> int:
 
 def read_excel(path: Path, *, sheet: str | int | None = None) -> RawTable:
     """Read one sheet: the chosen one, else the first whose header patron recognises."""
+    from zipfile import BadZipFile
+
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     file = str(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
         raise InputError(_("ingest.unreadable", file=file, detail=str(exc)), file=file) from exc
     try:
         names = book.sheetnames
