@@ -9,16 +9,22 @@ placeholders.
 
 from __future__ import annotations
 
+import contextlib
 import locale
 import os
 import tomllib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 
-__all__ = ["LANGUAGES", "_", "get_language", "set_language", "catalogue"]
+__all__ = ["LANGUAGES", "_", "get_language", "set_language", "use_language", "catalogue"]
 
 LANGUAGES = ("en", "zh-CN")
 _current: str | None = None
+# The language of the work in hand (a web request), over the process's: one server answers
+# each user in their own language, and threads and tasks carry it with them.
+_in_context: ContextVar[str | None] = ContextVar("patron_language", default=None)
 
 
 def _normalise(lang: str | None) -> str | None:
@@ -33,7 +39,9 @@ def _normalise(lang: str | None) -> str | None:
 
 
 def get_language() -> str:
-    """The language in use: `set_language`, else ``PATRON_LANG``, else the locale, else en."""
+    """The language in use: `use_language`, `set_language`, ``PATRON_LANG``, the locale, en."""
+    if lang := _in_context.get():
+        return lang
     if _current:
         return _current
     for candidate in (os.environ.get("PATRON_LANG"), os.environ.get("LANG")):
@@ -49,6 +57,16 @@ def set_language(lang: str | None) -> None:
     if lang is not None and _normalise(lang) is None:
         raise ValueError(f"unsupported language {lang!r}; choose one of {LANGUAGES}")
     _current = _normalise(lang)
+
+
+@contextlib.contextmanager
+def use_language(lang: str | None) -> Iterator[None]:
+    """Within this block (this thread or task only), messages are in ``lang``."""
+    token = _in_context.set(_normalise(lang))
+    try:
+        yield
+    finally:
+        _in_context.reset(token)
 
 
 @cache

@@ -166,3 +166,16 @@ def test_a_disabled_user_loses_api_access(client, users, engine):
         user = users_service.get_user(session, users.id("staff"))
         users_service.update_user(session, user, actor=None, active=False)
     assert client.get("/api/v1/customers", headers=headers).status_code == 401
+
+
+def test_service_messages_follow_the_requesters_language(client, users):
+    from patron.i18n import _
+
+    users.create("mei", "staff")
+    bad = {"username": "mei", "password": "nope"}
+    zh = client.post("/api/v1/auth/token", json=bad, headers={"Accept-Language": "zh-CN"})
+    en = client.post("/api/v1/auth/token", json=bad, headers={"Accept-Language": "en"})
+    assert zh.status_code == en.status_code == 401
+    assert zh.json()["message"] == _("accounts.login_failed", lang="zh-CN")
+    assert en.json()["message"] == _("accounts.login_failed", lang="en")
+    assert zh.json()["message"] != en.json()["message"]

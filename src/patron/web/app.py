@@ -58,6 +58,30 @@ def _finite(value: Any) -> Any:
     return value
 
 
+class RequestLanguage:
+    """Every message made while answering a request is in the requester's language.
+
+    Services translate with :func:`patron.i18n._` and know nothing of requests; this sets
+    the language of the request's context (cookie ``lang``, else Accept-Language), which
+    the endpoint's thread inherits.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.requests import Request
+
+        from patron.i18n import use_language
+        from patron.web.deps import request_language
+
+        with use_language(request_language(Request(scope))):
+            await self.app(scope, receive, send)
+
+
 def create_app(
     database_url: str | None = None, *, check_schema: bool = True, engine: Engine | None = None
 ) -> FastAPI:
@@ -104,6 +128,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     install_error_handlers(app)
+    app.add_middleware(RequestLanguage)
 
     from patron.web import pages
     from patron.web.api import router as api_router
