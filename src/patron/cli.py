@@ -347,8 +347,11 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help=_("cli.opt_out_dir"))] = Path(
         "demo-output"
     ),
-    customers: Annotated[int, typer.Option("--customers", help=_("cli.opt_customers"))] = 2000,
+    customers: Annotated[int, typer.Option("--customers", help=_("cli.opt_customers"))] = 5000,
     seed: Annotated[int, typer.Option("--seed", help=_("cli.opt_seed"))] = 7,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help=_("serve.opt_serve"))] = True,
+    host: Annotated[str, typer.Option("--host", help=_("serve.opt_host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help=_("serve.opt_port"))] = 8000,
     lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.demo_help``)."""
@@ -362,6 +365,38 @@ def demo(
     paths = _analyze(path, out_dir)
     if "report" in paths:
         out.print(_("cli.demo_report", path=paths["report"].resolve()))
+    _demo_database(path, out_dir, seed=seed, serve=serve, host=host, port=port)
+
+
+def _demo_database(export: Path, out_dir: Path, *, seed: int, serve: bool, host: str, port: int):
+    """The operational demo: a database from the export, scored, with a login; then serve."""
+    from patron.web.demo import build_demo_database
+
+    db = build_demo_database(
+        export,
+        out_dir / "patron.db",
+        seed=seed,
+        step=lambda key: _step(_(f"serve.demo_step_{key}")),
+    )
+    out.print(
+        _(
+            "serve.demo_ready",
+            path=(out_dir / "patron.db").resolve(),
+            customers=f"{db.customers:,}",
+            orders=f"{db.orders:,}",
+            runs=len(db.runs),
+            touchpoints=f"{db.touchpoints:,}",
+        )
+    )
+    url = f"http://{host}:{port}"
+    login = _("serve.demo_login", url=url, username=db.username, password=db.password)
+    out.print(login, soft_wrap=True, highlight=False)
+    if serve:
+        from patron.web.app import create_app
+        from patron.web.commands import serve_app
+
+        serve_app(create_app(db.url), host=host, port=port)
+    return db
 
 
 def _register_operational_commands() -> None:

@@ -55,7 +55,7 @@ def test_a_bad_setting_exits_2_naming_the_key(tmp_path):
 
 
 def test_demo_analyses_the_demo_shop(tmp_path):
-    result = run("demo", "--out", tmp_path / "demo", "--customers", "300")
+    result = run("demo", "--out", tmp_path / "demo", "--customers", "300", "--no-serve")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "demo" / "customers.csv").exists()
     assert (tmp_path / "demo" / "summary.json").exists()

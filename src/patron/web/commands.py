@@ -1,9 +1,54 @@
-"""``patron serve`` (to be filled in)."""
+"""``patron serve``: the web application on a local address, with uvicorn.
+
+The schema is checked before the server starts, so an un-migrated database gets the
+``patron db upgrade`` message and exit code 2 instead of a server that fails on every
+request.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from patron.crm.commands.db import DatabaseUrl
+from patron.i18n import _
+
+__all__ = ["register", "serve_app"]
+
+Host = Annotated[str, typer.Option("--host", help=_("serve.opt_host"))]
+Port = Annotated[int, typer.Option("--port", min=1, max=65535, help=_("serve.opt_port"))]
 
 
 def register(app: typer.Typer) -> None:
     """Add ``patron serve`` to ``app``."""
+
+    @app.command("serve", help=_("serve.help"))
+    def serve(
+        host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None
+    ) -> None:
+        from patron.crm.migrate import SchemaError
+        from patron.web.app import create_app
+
+        try:
+            application = create_app(database_url)
+        except SchemaError as error:
+            Console(stderr=True).print(f"[bold red]{_('cli.error')}:[/] {error}", highlight=False)
+            raise typer.Exit(2) from None
+        serve_app(application, host=host, port=port)
+
+
+def serve_app(application, *, host: str, port: int) -> None:
+    """Run ``application`` until interrupted, saying where to open it."""
+    import uvicorn
+
+    Console().print(_("serve.listening", url=f"http://{_url_host(host)}:{port}"), highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def _url_host(host: str) -> str:
+    """The address to type into a browser: the loopback for "every interface"."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

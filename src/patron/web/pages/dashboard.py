@@ -42,7 +42,11 @@ def dashboard(
     """KPI cards, grade and stage charts, and the grade migration since the previous run."""
     runs = finished_runs(session, 2)
     latest = runs[0] if runs else None
-    context: dict = {"latest": latest, "previous": runs[1] if len(runs) > 1 else None}
+    context: dict = {
+        "latest": latest,
+        "previous": runs[1] if len(runs) > 1 else None,
+        "migration": None,
+    }
     if latest is not None:
         grades = scoring.distribution(session, latest.id, by="grade")
         stages = scoring.distribution(session, latest.id, by="lifecycle_stage")
