@@ -287,21 +287,12 @@ def _bins(values: np.ndarray, bins: int = 24) -> tuple[np.ndarray, np.ndarray, b
 
 def _pareto(values: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative share of value held by the top x share of customers."""
-    v = np.nan_to_num(values, nan=0.0).clip(min=0)
+    v = np.sort(np.nan_to_num(values, nan=0.0).clip(min=0))[::-1]
     x = np.linspace(0, 1, points)
-    total = v.sum()
-    if total <= 0:
+    if v.sum() <= 0:
         return x, x.copy()
-    # The curve is read at ``points`` ranks: partitioning at them (and their neighbours, for
-    # the interpolation) orders every stretch between them correctly without a full sort.
-    n = len(v)
-    at = x * n
-    kth = np.unique(
-        np.clip(np.concatenate([np.floor(at), np.ceil(at)]).astype(np.int64) - 1, 0, n - 1)
-    )
-    v = -np.partition(-v, kth)  # descending at the kth positions
-    cum = np.concatenate([[0.0], np.cumsum(v) / total])
-    return x, np.interp(at, np.arange(n + 1), cum)
+    cum = np.concatenate([[0.0], np.cumsum(v) / v.sum()])
+    return x, np.interp(x * len(v), np.arange(len(v) + 1), cum)
 
 
 def distribution(analysis: Analysis, f: Formats) -> dict[str, Any]:

@@ -46,8 +46,13 @@ def lifecycle_stages(
     p_alive: np.ndarray,
     last_gap: np.ndarray,
     rules: StageRules,
+    *,
+    codes: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stage codes (from :data:`STAGES`) and the overdue ratio of every customer.
+
+    With ``codes=True`` the stages come as indices into :data:`STAGES` (int8), which is
+    what millions of customers should be carried as; else as the code strings.
 
     ``last_gap`` is the time between the customer's last two purchases (0 without a
     repeat purchase), in the unit of ``recency`` and ``T``.  Precedence: churned, at risk,
@@ -69,9 +74,10 @@ def lifecycle_stages(
     reactivated = repeat & (last_gap > rules.reactivated_gap_rhythms * before)
     new = ~repeat & (T <= rules.new_within_rhythms * usual)
     mature = frequency + 1 >= rules.mature_purchases
+    order = ["churned", "at_risk", "reactivated", "new", "mature"]
     stage = np.select(
         [churned, at_risk, reactivated, new, mature],
-        ["churned", "at_risk", "reactivated", "new", "mature"],
-        default="growing",
-    )
-    return stage, overdue
+        [np.int8(STAGES.index(name)) for name in order],
+        default=np.int8(STAGES.index("growing")),
+    ).astype(np.int8)
+    return (stage if codes else np.asarray(STAGES)[stage]), overdue

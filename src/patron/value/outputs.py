@@ -31,7 +31,7 @@ def write_analysis(analysis: Analysis, out: Path, *, excel: bool = False) -> dic
     # report, which is Python; on 3M customers this hides most of the writing time.
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = [
-            pool.submit(write_table, _for_csv(analysis.customers), paths["customers_csv"]),
+            pool.submit(lambda: write_table(_for_csv(analysis.customers), paths["customers_csv"])),
             pool.submit(write_table, analysis.customers, paths["customers_parquet"]),
         ]
         write_table(analysis.transactions.rejected, paths["rejected"])

@@ -92,11 +92,14 @@ def _segment_table() -> np.ndarray:
 _GRID = _segment_table()
 
 
-def rfm_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray) -> np.ndarray:
+def rfm_segments(r: np.ndarray, f: np.ndarray, m: np.ndarray, *, codes: bool = False) -> np.ndarray:
     """Segment codes (from :data:`SEGMENTS`) for R, F, M scores.
+
+    With ``codes=True``: indices into :data:`SEGMENTS` instead of strings.
 
     >>> rfm_segments(np.array([5, 1, 3]), np.array([5, 1, 3]), np.array([4, 2, 3])).tolist()
     ['champions', 'lost', 'need_attention']
     """
     fm = np.floor((f.astype(float) + m) / 2 + 0.5).astype(int)
-    return np.asarray(SEGMENTS)[_GRID[r, fm]]
+    index = _GRID[r, fm]
+    return index if codes else np.asarray(SEGMENTS)[index]

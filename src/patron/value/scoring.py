@@ -19,7 +19,7 @@ import numpy as np
 from patron.engine.periods import DAYS_PER_UNIT
 from patron.errors import ConvergenceError, InputError
 from patron.i18n import _
-from patron.value.actions import RISKS, action_text, churn_risk, next_best_actions
+from patron.value.actions import RISKS, action_codes, action_text, churn_risk
 from patron.value.clv import customer_value, parse_horizon
 from patron.value.grades import assign_grades, grade_label, shared_ranks, top_share
 from patron.value.lifecycle import STAGES, lifecycle_stages
@@ -100,7 +100,7 @@ def score_customers(
         rfm_r = quintile_scores(-recency_days)
         rfm_f = quintile_scores(orders)
         rfm_m = quintile_scores(total_spend)
-        segment = rfm_segments(rfm_r, rfm_f, rfm_m)
+        segment = rfm_segments(rfm_r, rfm_f, rfm_m, codes=True)
         clv = scores.predicted_clv if scores is not None else np.full(n, np.nan)
         sat = None
         if satisfaction:
@@ -116,10 +116,12 @@ def score_customers(
         grade_index, composite = assign_grades(ingredients, settings.grades)
         rules = settings.grades
         stage_p_alive = np.where(np.isnan(p_alive), 1.0, p_alive)
-        stage, overdue = lifecycle_stages(x, t_x, T, stage_p_alive, gaps, settings.lifecycle)
-        risk = churn_risk(stage_p_alive, overdue, settings.risk, settings.lifecycle)
+        stage, overdue = lifecycle_stages(
+            x, t_x, T, stage_p_alive, gaps, settings.lifecycle, codes=True
+        )
+        risk = churn_risk(stage_p_alive, overdue, settings.risk, settings.lifecycle, codes=True)
         spend_share = top_share(total_spend)
-        action = next_best_actions(
+        action, actions = action_codes(
             grade_index,
             len(rules.names),
             stage,
@@ -129,7 +131,6 @@ def score_customers(
             rules.names,
         )
         grade_codes = pa.array(grade_index.astype(np.int32))
-        actions = sorted({p.action for p in settings.playbook} | {"no_action"})
         reasons = _reasons(clv, total_spend, orders, recency_days)
 
     nan = np.full(n, np.nan)
@@ -146,7 +147,7 @@ def score_customers(
         "rfm_r": rfm_r,
         "rfm_f": rfm_f,
         "rfm_m": rfm_m,
-        "rfm_segment": _categorical(segment, SEGMENTS),
+        "rfm_segment": _coded(segment, SEGMENTS),
         "p_alive": p_alive,
         "expected_purchases": scores.expected_purchases if scores else nan,
         "expected_spend": spend,
@@ -154,19 +155,19 @@ def score_customers(
         "clv_low": scores.clv_low if scores else nan,
         "clv_high": scores.clv_high if scores else nan,
         "grade": pa.DictionaryArray.from_arrays(grade_codes, pa.array(rules.names, pa.string())),
-        "lifecycle_stage": _categorical(stage, STAGES),
-        "churn_risk": _categorical(risk, RISKS),
-        "next_best_action": _categorical(action, actions),
+        "lifecycle_stage": _coded(stage, STAGES),
+        "churn_risk": _coded(risk, RISKS),
+        "next_best_action": _coded(action, actions),
         "grade_reason": reasons,
         "grade_score": composite,
         "overdue": overdue,
         "grade_label": pa.DictionaryArray.from_arrays(
             grade_codes, pa.array([grade_label(i, rules) for i in range(len(rules.names))])
         ),
-        "lifecycle_stage_label": _categorical(stage, STAGES, "value.stage"),
-        "churn_risk_label": _categorical(risk, RISKS, "value.risk"),
-        "rfm_segment_label": _categorical(segment, SEGMENTS, "value.segment"),
-        "next_best_action_text": _categorical(action, actions, action_text),
+        "lifecycle_stage_label": _coded(stage, STAGES, "value.stage"),
+        "churn_risk_label": _coded(risk, RISKS, "value.risk"),
+        "rfm_segment_label": _coded(segment, SEGMENTS, "value.segment"),
+        "next_best_action_text": _coded(action, actions, action_text),
     }
     analysis.customers = pa.table(
         {
@@ -177,24 +178,23 @@ def score_customers(
     analysis.kpis = _kpis(analysis.customers, total_spend, clv, stage)
 
 
-def _categorical(values: np.ndarray, keys, text: str | Callable[[str], str] | None = None):
-    """A dictionary-encoded text column: the code, or its text.
+def _coded(codes: np.ndarray, keys, text: str | Callable[[str], str] | None = None):
+    """A dictionary-encoded text column from integer codes into ``keys``: the key, or its text.
 
-    ``text`` is a catalogue section or a function of the code.  Built from small integer
-    codes, because turning millions of numpy strings into Arrow strings one by one took
-    seconds per column.
+    ``text`` is a catalogue section or a function of the key.  Built from the codes
+    because turning millions of numpy strings into Arrow strings one by one took seconds
+    per column.
     """
     import pyarrow as pa
 
-    keys = np.sort(np.asarray(keys))
-    codes = pa.array(np.searchsorted(keys, values).astype(np.int32))
     if text is None:
         labels = [str(k) for k in keys]
     elif isinstance(text, str):
         labels = [_(f"{text}.{k}") for k in keys]
     else:
         labels = [text(str(k)) for k in keys]
-    return pa.DictionaryArray.from_arrays(codes, pa.array(labels, pa.string()))
+    indices = pa.array(np.asarray(codes, dtype=np.int32))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(labels, pa.string()))
 
 
 def _reasons(clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_days: np.ndarray):
@@ -205,13 +205,17 @@ def _reasons(clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_day
     """
     import pyarrow as pa
 
+    from patron.models.inputs import distinct_values
+
     value = clv if np.isfinite(clv).any() else spend
     share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(np.int64)
     top = share <= 50
     rank = np.where(top, share, 101 - share)
     count = orders.astype(np.int64)
     key = (top * 101 + rank) * (int(count.max(initial=0)) + 1) + count
-    unique, first, index = np.unique(key, return_index=True, return_inverse=True)
+    _unique, index, _counts = distinct_values(key)
+    first = np.empty(len(_unique), dtype=np.int64)
+    first[index[::-1]] = np.arange(len(index))[::-1]  # each pair's first customer
     texts = []
     for i in first:
         side = "top" if top[i] else "bottom"
@@ -348,12 +352,15 @@ def _forecast(model, scores, histories, horizon, as_of) -> list[dict[str, Any]]:
 
 
 def _kpis(customers: pa.Table, total_spend: np.ndarray, clv: np.ndarray, stage) -> dict:
+    """Headline figures; ``stage`` holds indices into ``STAGES``."""
     n = customers.num_rows
     repeat = (customers["frequency"].to_numpy() > 0).mean() if n else 0.0
-    active = np.isin(stage, ("new", "growing", "mature", "reactivated")).mean() if n else 0.0
+    alive = [STAGES.index(s) for s in ("new", "growing", "mature", "reactivated")]
+    active = np.isin(stage, alive).mean() if n else 0.0
     revenue = float(total_spend.sum())
-    ordered = np.sort(total_spend)[::-1]
-    top = ordered[: max(int(np.ceil(n * 0.2)), 1)].sum() if n else 0.0
+    k = max(int(np.ceil(n * 0.2)), 1)
+    # The top fifth's spend: a partition finds it without sorting everyone.
+    top = np.partition(total_spend, n - k)[n - k :].sum() if n else 0.0
     equity = float(np.nansum(clv)) if np.isfinite(clv).any() else None
     return {
         "customers": n,
