@@ -1,0 +1,167 @@
+"""The customer 360: everything about one customer, for one page, in a few queries.
+
+The service desk opens it while the customer is on the phone, so it is read in a fixed
+number of queries whatever the customer's history (one per kind of thing, never one per
+order): profile, ids, tags, consents, the latest orders with their lines, the latest
+contacts, every score the customer has had, and the merges that made the record.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+
+from patron.crm.services.customer_dicts import (
+    customer_dict,
+    latest_run,
+    merge_dict,
+    order_dict,
+    score_dict,
+    touchpoint_dict,
+)
+from patron.crm.tables import (
+    Customer,
+    CustomerConsent,
+    CustomerExternalId,
+    CustomerMerge,
+    CustomerTag,
+    Order,
+    OrderLine,
+    ScoreSnapshot,
+    ScoringRun,
+    Touchpoint,
+    User,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = ["build"]
+
+
+def build(
+    session: Session, customer: Customer, *, orders_limit: int = 50, touchpoints_limit: int = 50
+) -> dict[str, Any]:
+    """The 360 of ``customer`` (already resolved past any merge).
+
+    Returns
+    -------
+    dict
+        ``customer`` (profile, with ``owner_name``), ``external_ids`` (``source``,
+        ``external_id``), ``tags``, ``consents`` (``{channel: granted}``), ``orders``
+        (newest first, each with ``lines``), ``orders_total`` (how many orders in all),
+        ``orders_amount`` (their exact sum), ``touchpoints`` (newest first),
+        ``touchpoints_total``, ``score`` (the latest finished run's snapshot, ``None``
+        when that run did not score the customer), ``score_history`` (every finished
+        run's snapshot, oldest first), ``merges`` and ``timeline`` (the orders and
+        touchpoints above, newest first, each with ``type`` and ``at``).
+    """
+    profile = customer_dict(customer)
+    owner = session.get(User, customer.owner_id) if customer.owner_id is not None else None
+    profile["owner_name"] = (owner.display_name or owner.username) if owner else None
+
+    external_ids = [
+        {"source": source, "external_id": external_id}
+        for source, external_id in session.execute(
+            select(CustomerExternalId.source, CustomerExternalId.external_id)
+            .where(CustomerExternalId.customer_id == customer.id)
+            .order_by(CustomerExternalId.source, CustomerExternalId.external_id)
+        )
+    ]
+    tags = list(
+        session.scalars(
+            select(CustomerTag.tag)
+            .where(CustomerTag.customer_id == customer.id)
+            .order_by(CustomerTag.tag)
+        )
+    )
+    consents = {
+        channel: granted
+        for channel, granted in session.execute(
+            select(CustomerConsent.channel, CustomerConsent.granted)
+            .where(CustomerConsent.customer_id == customer.id)
+            .order_by(CustomerConsent.channel)
+        )
+    }
+    orders, orders_total, orders_amount = _orders(session, customer.id, orders_limit)
+    touchpoints, touchpoints_total = _touchpoints(session, customer.id, touchpoints_limit)
+    score, history = _scores(session, customer.id)
+    merges = session.scalars(
+        select(CustomerMerge)
+        .where(
+            or_(CustomerMerge.survivor_id == customer.id, CustomerMerge.merged_id == customer.id)
+        )
+        .order_by(CustomerMerge.id.desc())
+    )
+    timeline = [{"type": "order", "at": o["ordered_at"], **o} for o in orders]
+    timeline += [{"type": "touchpoint", "at": t["occurred_at"], **t} for t in touchpoints]
+    timeline.sort(key=lambda item: (item["at"], item["type"], item["id"]), reverse=True)
+    return {
+        "customer": profile,
+        "external_ids": external_ids,
+        "tags": tags,
+        "consents": consents,
+        "orders": orders,
+        "orders_total": orders_total,
+        "orders_amount": orders_amount,
+        "touchpoints": touchpoints,
+        "touchpoints_total": touchpoints_total,
+        "score": score,
+        "score_history": history,
+        "merges": [merge_dict(merge) for merge in merges],
+        "timeline": timeline,
+    }
+
+
+def _orders(session: Session, customer_id: int, limit: int) -> tuple[list[dict], int, Decimal]:
+    orders = list(
+        session.scalars(
+            select(Order)
+            .where(Order.customer_id == customer_id)
+            .order_by(Order.ordered_at.desc(), Order.id.desc())
+            .limit(max(limit, 0))
+        )
+    )
+    lines: dict[int, list[OrderLine]] = {}
+    if orders:
+        for line in session.scalars(
+            select(OrderLine)
+            .where(OrderLine.order_id.in_([order.id for order in orders]))
+            .order_by(OrderLine.order_id, OrderLine.id)
+        ):
+            lines.setdefault(line.order_id, []).append(line)
+    total, amount = session.execute(
+        select(func.count(), func.sum(Order.amount)).where(Order.customer_id == customer_id)
+    ).one()
+    items = [order_dict(order, lines.get(order.id)) for order in orders]
+    return items, int(total or 0), amount if amount is not None else Decimal("0.00")
+
+
+def _touchpoints(session: Session, customer_id: int, limit: int) -> tuple[list[dict], int]:
+    rows = session.execute(
+        select(Touchpoint, User.display_name, User.username)
+        .outerjoin(User, User.id == Touchpoint.staff_id)
+        .where(Touchpoint.customer_id == customer_id)
+        .order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
+        .limit(max(limit, 0))
+    ).all()
+    total = session.scalar(
+        select(func.count()).select_from(Touchpoint).where(Touchpoint.customer_id == customer_id)
+    )
+    items = [touchpoint_dict(tp, display or username) for tp, display, username in rows]
+    return items, int(total or 0)
+
+
+def _scores(session: Session, customer_id: int) -> tuple[dict | None, list[dict]]:
+    latest = latest_run(session)
+    rows = session.execute(
+        select(ScoreSnapshot, ScoringRun)
+        .join(ScoringRun, ScoringRun.id == ScoreSnapshot.run_id)
+        .where(ScoreSnapshot.customer_id == customer_id, ScoringRun.status == "done")
+        .order_by(ScoreSnapshot.run_id)
+    ).all()
+    history = [score_dict(snapshot, run) for snapshot, run in rows]
+    score = next((h for h in history if latest is not None and h["run_id"] == latest.id), None)
+    return score, history

@@ -1,0 +1,352 @@
+"""Finding customers: by name, phone, email or id, filtered by their latest scores.
+
+The service desk types a fragment of a phone number or a name and expects an answer at
+once, in a store of a million customers. So every way ``q`` can match is a prefix range on
+an indexed column (the database combines them with a bitmap OR); the only scan, a
+substring match on the name, runs just when ``q`` has no digits and the prefix matches did
+not fill a page. Scores come from one snapshot, the latest finished run's, joined by its
+primary key ``(run_id, customer_id)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, false, func, or_, select, text
+
+from patron.crm.contacts import normalise_phone
+from patron.crm.services.customer_dicts import (
+    LIST_SCORE_FIELDS,
+    SCORE_FIELDS,
+    customer_dict,
+    finite,
+    latest_run,
+)
+from patron.crm.services.errors import Invalid
+from patron.crm.tables import Customer, CustomerExternalId, CustomerTag, ScoreSnapshot
+from patron.i18n import _
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sqlalchemy import ColumnElement, Select
+    from sqlalchemy.orm import Session
+
+__all__ = ["SORTS", "MAX_LIMIT", "search_customers", "iter_customers"]
+
+SORTS = (
+    "predicted_clv",
+    "-predicted_clv",
+    "last_purchase",
+    "-last_purchase",
+    "name",
+    "-created_at",
+)
+MAX_LIMIT = 500
+_Q_LENGTH = 128
+_PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
+_MIN_PHONE_DIGITS = 3
+#: Database collations under which a ``[p, next(p))`` range holds exactly the strings that
+#: start with ``p``: byte (code point) order. Under a linguistic collation (en_US) the
+#: range can miss names with punctuation, so search falls back to ``LIKE`` there.
+_CODE_POINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
+_collation_cache: dict[str, bool] = {}
+
+
+@dataclass
+class _Plan:
+    """What a search selects: the customers matching, and the snapshot to join."""
+
+    where: list[ColumnElement[bool]]
+    run_id: int | None
+    inner: bool  # only scored customers can match (a score filter was given)
+
+    def select_from(self, *columns: Any) -> Select[Any]:
+        query = select(*columns).select_from(Customer)
+        if self.run_id is not None:
+            on = and_(ScoreSnapshot.run_id == self.run_id, ScoreSnapshot.customer_id == Customer.id)
+            query = query.join(ScoreSnapshot, on, isouter=not self.inner)
+        return query.where(*self.where)
+
+    def count(self, session: Session) -> int:
+        return int(session.scalar(self.select_from(func.count())) or 0)
+
+
+def search_customers(
+    session: Session,
+    *,
+    q: str | None = None,
+    grade: str | None = None,
+    stage: str | None = None,
+    risk: str | None = None,
+    tag: str | None = None,
+    owner_id: int | None = None,
+    sort: str = "-predicted_clv",
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the customers matching ``q`` and every filter, and how many match.
+
+    Parameters
+    ----------
+    q
+        A customer id, an external id (exact), the start of a phone number or an email
+        (normalised: ``+86 138 0013`` finds ``13800138000``), or the start of a name; a
+        name fragment without digits also matches inside names when the prefixes find
+        fewer than ``limit`` customers.
+    grade, stage, risk
+        The latest run's ``grade``, ``lifecycle_stage`` and ``churn_risk``: only scored
+        customers match these.
+    tag, owner_id
+        Customers carrying the tag; customers owned by the user.
+    sort
+        One of :data:`SORTS` (``-`` for descending); customers without a score come last,
+        ties go by id.
+    limit, offset
+        The page: at most :data:`MAX_LIMIT` customers.
+
+    Returns
+    -------
+    list of dict, int
+        Each dict holds the profile fields, ``tags`` and the latest run's
+        :data:`~patron.crm.services.customer_dicts.LIST_SCORE_FIELDS` (``None`` without a
+        score); then the number of customers matching. Merged customers never appear.
+
+    Raises
+    ------
+    Invalid
+        An unknown sort, or a page outside the allowed range.
+    """
+    _check_page(sort, limit, offset)
+    plan = _plan(session, q, grade, stage, risk, tag, owner_id, limit)
+    if plan is None:
+        return [], 0
+    total = plan.count(session)
+    if total == 0 or offset >= total:
+        return [], total
+    score_columns = [getattr(ScoreSnapshot, name) for name in LIST_SCORE_FIELDS]
+    columns = [Customer, *score_columns] if plan.run_id is not None else [Customer]
+    query = plan.select_from(*columns).order_by(*_order(sort, plan.run_id))
+    rows = session.execute(query.limit(limit).offset(offset)).all()
+    tags = _tags(session, [row[0].id for row in rows])
+    items = []
+    for row in rows:
+        item = customer_dict(row[0])
+        item["tags"] = tags.get(row[0].id, [])
+        for index, name in enumerate(LIST_SCORE_FIELDS, start=1):
+            item[name] = finite(row[index]) if plan.run_id is not None else None
+        items.append(item)
+    return items, total
+
+
+def iter_customers(
+    session: Session,
+    *,
+    q: str | None = None,
+    grade: str | None = None,
+    stage: str | None = None,
+    risk: str | None = None,
+    tag: str | None = None,
+    owner_id: int | None = None,
+    sort: str = "-predicted_clv",
+    chunk: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """Every customer :func:`search_customers` would find, profile and all scores, streamed.
+
+    For exports: rows are fetched ``chunk`` at a time (a server-side cursor on
+    PostgreSQL), so a million customers never sit in memory at once. Each dict has the
+    profile fields, ``tags`` (a list) and every
+    :data:`~patron.crm.services.customer_dicts.SCORE_FIELDS` (``None`` without a score).
+    """
+    _check_page(sort, 1, 0)
+    plan = _plan(session, q, grade, stage, risk, tag, owner_id, MAX_LIMIT)
+    if plan is None:
+        return
+    score_columns = [getattr(ScoreSnapshot, name) for name in SCORE_FIELDS]
+    columns = [Customer, *score_columns] if plan.run_id is not None else [Customer]
+    query = plan.select_from(*columns).order_by(*_order(sort, plan.run_id))
+    result = session.execute(query.execution_options(yield_per=chunk))
+    for rows in result.partitions():
+        tags = _tags(session, [row[0].id for row in rows])
+        for row in rows:
+            item = customer_dict(row[0])
+            item["tags"] = tags.get(row[0].id, [])
+            for index, name in enumerate(SCORE_FIELDS, start=1):
+                item[name] = finite(row[index]) if plan.run_id is not None else None
+            yield item
+
+
+def _check_page(sort: str, limit: int, offset: int) -> None:
+    if sort not in SORTS:
+        raise Invalid(_("customers.bad_sort", value=sort, allowed=", ".join(SORTS)), field="sort")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(_("customers.bad_limit", max=MAX_LIMIT), field="limit")
+    if offset < 0:
+        raise Invalid(_("customers.bad_offset"), field="offset")
+
+
+def _plan(
+    session: Session,
+    q: str | None,
+    grade: str | None,
+    stage: str | None,
+    risk: str | None,
+    tag: str | None,
+    owner_id: int | None,
+    limit: int,
+) -> _Plan | None:
+    """The conditions of a search, or ``None`` when nothing can match."""
+    run = latest_run(session)
+    run_id = run.id if run is not None else None
+    scored = {"grade": grade, "lifecycle_stage": stage, "churn_risk": risk}
+    scored = {name: value for name, value in scored.items() if value not in (None, "")}
+    if scored and run_id is None:
+        return None
+    where: list[ColumnElement[bool]] = [Customer.merged_into_id.is_(None)]
+    where += [getattr(ScoreSnapshot, name) == value for name, value in scored.items()]
+    if tag not in (None, ""):
+        tagged = select(CustomerTag.customer_id).where(CustomerTag.tag == tag)
+        where.append(Customer.id.in_(tagged))
+    if owner_id is not None:
+        where.append(Customer.owner_id == owner_id)
+    plan = _Plan(where, run_id, inner=bool(scored))
+    q = (q or "").strip()[:_Q_LENGTH]
+    if not q:
+        return plan
+    prefixes = _prefix_matches(session, q)
+    matched = _Plan([*where, or_(*prefixes) if prefixes else false()], run_id, plan.inner)
+    if any(ch.isdigit() for ch in q) or matched.count(session) >= limit:
+        return matched
+    inside = func.lower(Customer.name).like(f"%{_escape(q.lower())}%", escape="\\")
+    return _Plan([*where, or_(*prefixes, inside)], run_id, plan.inner)
+
+
+def _prefix_matches(session: Session, q: str) -> list[ColumnElement[bool]]:
+    """The indexed ways ``q`` can match: id, external id, phone, email and name prefixes."""
+    exact = _code_point_order(session)
+    matches: list[ColumnElement[bool]] = []
+    number = q.removeprefix("#")
+    if number.isascii() and number.isdigit() and int(number) < 2**63:
+        matches.append(Customer.id == int(number))
+    owners = _external_id_owners(session, q)
+    if owners:
+        matches.append(Customer.id.in_(owners))
+    digits = re.sub(r"\D", "", q)
+    if _PHONE_LIKE.fullmatch(q) and len(digits) >= _MIN_PHONE_DIGITS:
+        matches += [_prefix(Customer.phone_norm, p, exact) for p in _phone_prefixes(q, digits)]
+        return matches
+    if not any(ch.isspace() for ch in q):
+        matches.append(_prefix(Customer.email_norm, q.lower(), exact))
+    matches.append(_prefix(Customer.name, q, exact))
+    if q[:1].islower():
+        matches.append(_prefix(Customer.name, q[:1].upper() + q[1:], exact))
+    return matches
+
+
+def _phone_prefixes(q: str, digits: str) -> list[str]:
+    """How the start of a phone number may be stored: with the China code removed."""
+    whole = normalise_phone(q)
+    if whole is not None and whole != digits:
+        return [whole]
+    prefixes = [digits]
+    for code in ("0086", "86"):
+        rest = digits.removeprefix(code)
+        if rest != digits and len(rest) >= _MIN_PHONE_DIGITS:
+            if q.lstrip().startswith(("+", "00")):
+                return [rest]  # +86 or 0086 is the country code, never part of the number
+            prefixes.append(rest)
+            break
+    return prefixes
+
+
+def _prefix(column: Any, prefix: str, exact_range: bool) -> ColumnElement[bool]:
+    like = column.like(f"{_escape(prefix)}%", escape="\\")
+    upper = _successor(prefix)
+    if not exact_range or upper is None:
+        return like
+    # The range is what lets a plain b-tree index answer; LIKE keeps the meaning exact
+    # (SQLite's LIKE ignores ASCII case, the range does not).
+    return and_(column >= prefix, column < upper, like)
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``."""
+    code = ord(prefix[-1]) + 1
+    if 0xD800 <= code <= 0xDFFF:
+        code = 0xE000
+    if code > 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(code)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _external_id_owners(session: Session, q: str) -> list[int]:
+    # The unique index is (source, external_id): visit each source through the index
+    # (a handful of probes, whatever the size of the table) and look q up in each,
+    # instead of scanning every external id.
+    table = CustomerExternalId.__tablename__
+    query = text(
+        f"""
+        WITH RECURSIVE sources(source) AS (
+            SELECT min(source) FROM {table}
+            UNION ALL
+            SELECT (SELECT min(e.source) FROM {table} e WHERE e.source > s.source)
+            FROM sources s WHERE s.source IS NOT NULL
+        )
+        SELECT x.customer_id FROM sources s
+        JOIN {table} x ON x.source = s.source AND x.external_id = :q
+        """
+    )
+    return sorted({int(v) for v in session.scalars(query, {"q": q})})
+
+
+def _code_point_order(session: Session) -> bool:
+    """Whether text sorts by code point here, so a prefix is an index range."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        return True  # BINARY collation, the default
+    if bind.dialect.name != "postgresql":
+        return False
+    key = bind.url.render_as_string(hide_password=True)
+    if key not in _collation_cache:
+        row = (
+            session.execute(text("SELECT * FROM pg_database WHERE datname = current_database()"))
+            .mappings()
+            .first()
+        )
+        collate = str(row["datcollate"] if row else "").lower()
+        provider = row.get("datlocprovider", "c") if row else "c"
+        _collation_cache[key] = collate in _CODE_POINT_COLLATIONS and provider == "c"
+    return _collation_cache[key]
+
+
+def _order(sort: str, run_id: int | None) -> list[Any]:
+    descending = sort.startswith("-")
+    name = sort.removeprefix("-")
+    if name == "name":
+        return [Customer.name, Customer.id]
+    if name == "created_at":
+        return [Customer.created_at.desc(), Customer.id.desc()]
+    if run_id is None:
+        return [Customer.id]
+    column = getattr(ScoreSnapshot, name)
+    return [(column.desc() if descending else column.asc()).nulls_last(), Customer.id]
+
+
+def _tags(session: Session, customer_ids: list[int]) -> dict[int, list[str]]:
+    tags: dict[int, list[str]] = {}
+    if not customer_ids:
+        return tags
+    query = (
+        select(CustomerTag.customer_id, CustomerTag.tag)
+        .where(CustomerTag.customer_id.in_(customer_ids))
+        .order_by(CustomerTag.customer_id, CustomerTag.tag)
+    )
+    for customer_id, tag in session.execute(query):
+        tags.setdefault(customer_id, []).append(tag)
+    return tags
