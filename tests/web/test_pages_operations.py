@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import patron
 from patron.crm.db import session_scope
 from patron.crm.services import imports, scoring
-from patron.crm.tables import ImportBatch, Order, ScoringRun, User
+from patron.crm.tables import ImportBatch, Order, ScoreSnapshot, ScoringRun, User
 from patron.i18n import _
 
 
@@ -22,7 +22,7 @@ from patron.i18n import _
 def export(tmp_path_factory):
     """A small demo shop export (its damaged rows give the import something to reject)."""
     folder = tmp_path_factory.mktemp("shop")
-    return patron.datasets.demo_shop(folder / "悦购订单.csv", customers=80, seed=11)
+    return patron.datasets.demo_shop(folder / "悦购订单.csv", customers=150, seed=21)
 
 
 def upload(client, path, token, **fields):
@@ -151,7 +151,18 @@ def test_scoring_runs_the_dashboard_and_the_migration_matrix(client, engine, exp
     assert "预测 CLV" in card.text and "下一步最佳行动" in card.text
     reason = re.search(r'data-testid="grade-reason">([^<]*)<', card.text).group(1)
     assert "预测价值" in reason and "predicted value" not in reason
-    assert 'data-testid="history-chart"' in card.text
+    with session_scope(engine) as session:
+        scored_twice = session.scalars(
+            select(ScoreSnapshot.customer_id)
+            .where(ScoreSnapshot.predicted_clv.is_not(None))
+            .group_by(ScoreSnapshot.customer_id)
+            .having(func.count() == 2)
+            .order_by(ScoreSnapshot.customer_id)
+            .limit(1)
+        ).one()
+    history = client.get(f"/customers/{scored_twice}")
+    chart = re.search(r'data-testid="history-chart">(<svg.*?</svg>)', history.text, re.S)
+    assert chart and chart.group(1).count("<circle") == 2  # one point per run
 
     # Staff read the runs but cannot start one.
     client.cookies.clear()

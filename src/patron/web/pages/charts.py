@@ -42,10 +42,13 @@ def shares_chart(shares: Sequence[dict[str, Any]], kind: str, lang: str, title: 
 
 
 def score_history_chart(history: Sequence[dict[str, Any]], formats: Formats) -> Markup | None:
-    """Predicted CLV at each scoring run, oldest first, with its 80% band when known."""
+    """Predicted CLV at each scoring run, oldest first, with its 80% band when known.
+
+    None for fewer than two runs: one point is no history (the table shows it).
+    """
     points = [h for h in history if h.get("predicted_clv") is not None]
     points.sort(key=lambda h: h.get("run_id") or 0)
-    if not points:
+    if len(points) < 2:
         return None
     lang = formats.lang
     x = list(range(len(points)))
@@ -63,10 +66,6 @@ def score_history_chart(history: Sequence[dict[str, Any]], formats: Formats) -> 
     if len(ticks) > 6:  # keep the dates readable on a phone
         step = math.ceil(len(ticks) / 6)
         ticks = ticks[::step]
-    if len(points) == 1:  # one run: a point in the middle of a one-unit axis
-        x, values = [0, 1], values * 2
-        series = Series(series.name, values)
-        ticks = [(0.5, formats.day(_when(points[0])))]
     svg = line_chart(
         x,
         [series],
@@ -75,7 +74,8 @@ def score_history_chart(history: Sequence[dict[str, Any]], formats: Formats) -> 
         x_ticks=ticks,
         y_format=_short_money,
         points=True,
-        height=240,
+        width=720,
+        height=260,
     )
     return Markup(svg)
 
@@ -115,6 +115,7 @@ def forecast_chart(forecast: Sequence[dict[str, Any]] | None, formats: Formats) 
         y_label=_("pages.scoring.forecast_revenue", lang=lang),
         x_ticks=ticks,
         y_format=_short_money,
-        height=240,
+        width=720,
+        height=260,
     )
     return Markup(svg)
