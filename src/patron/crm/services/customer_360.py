@@ -15,7 +15,6 @@ from sqlalchemy import func, or_, select
 
 from patron.crm.services.customer_dicts import (
     customer_dict,
-    latest_run,
     merge_dict,
     order_dict,
     score_dict,
@@ -85,8 +84,8 @@ def build(
             .order_by(CustomerConsent.channel)
         )
     }
-    orders, orders_total, orders_amount = _orders(session, customer.id, orders_limit)
-    touchpoints, touchpoints_total = _touchpoints(session, customer.id, touchpoints_limit)
+    orders, orders_total, orders_amount = _orders(session, customer.id, max(orders_limit, 0))
+    touchpoints, touchpoints_total = _touchpoints(session, customer.id, max(touchpoints_limit, 0))
     score, history = _scores(session, customer.id)
     merges = session.scalars(
         select(CustomerMerge)
@@ -116,52 +115,57 @@ def build(
 
 
 def _orders(session: Session, customer_id: int, limit: int) -> tuple[list[dict], int, Decimal]:
-    orders = list(
-        session.scalars(
-            select(Order)
-            .where(Order.customer_id == customer_id)
-            .order_by(Order.ordered_at.desc(), Order.id.desc())
-            .limit(max(limit, 0))
-        )
-    )
+    # The count and sum ride along as window functions (computed before the LIMIT).
+    where = Order.customer_id == customer_id
+    rows = session.execute(
+        select(Order, func.count().over(), func.sum(Order.amount).over())
+        .where(where)
+        .order_by(Order.ordered_at.desc(), Order.id.desc())
+        .limit(limit)
+    ).all()
+    if rows:
+        total, amount = rows[0][1], rows[0][2]
+    else:  # no orders, or none asked for
+        total, amount = session.execute(
+            select(func.count(), func.sum(Order.amount)).where(where)
+        ).one()
     lines: dict[int, list[OrderLine]] = {}
-    if orders:
+    if rows:
         for line in session.scalars(
             select(OrderLine)
-            .where(OrderLine.order_id.in_([order.id for order in orders]))
+            .where(OrderLine.order_id.in_([row[0].id for row in rows]))
             .order_by(OrderLine.order_id, OrderLine.id)
         ):
             lines.setdefault(line.order_id, []).append(line)
-    total, amount = session.execute(
-        select(func.count(), func.sum(Order.amount)).where(Order.customer_id == customer_id)
-    ).one()
-    items = [order_dict(order, lines.get(order.id)) for order in orders]
+    items = [order_dict(row[0], lines.get(row[0].id)) for row in rows]
     return items, int(total or 0), amount if amount is not None else Decimal("0.00")
 
 
 def _touchpoints(session: Session, customer_id: int, limit: int) -> tuple[list[dict], int]:
+    where = Touchpoint.customer_id == customer_id
     rows = session.execute(
-        select(Touchpoint, User.display_name, User.username)
+        select(Touchpoint, User.display_name, User.username, func.count().over())
         .outerjoin(User, User.id == Touchpoint.staff_id)
-        .where(Touchpoint.customer_id == customer_id)
+        .where(where)
         .order_by(Touchpoint.occurred_at.desc(), Touchpoint.id.desc())
-        .limit(max(limit, 0))
+        .limit(limit)
     ).all()
-    total = session.scalar(
-        select(func.count()).select_from(Touchpoint).where(Touchpoint.customer_id == customer_id)
-    )
-    items = [touchpoint_dict(tp, display or username) for tp, display, username in rows]
+    if rows:
+        total = rows[0][3]
+    else:
+        total = session.scalar(select(func.count()).select_from(Touchpoint).where(where))
+    items = [touchpoint_dict(row[0], row[1] or row[2]) for row in rows]
     return items, int(total or 0)
 
 
 def _scores(session: Session, customer_id: int) -> tuple[dict | None, list[dict]]:
-    latest = latest_run(session)
+    latest = select(func.max(ScoringRun.id)).where(ScoringRun.status == "done").scalar_subquery()
     rows = session.execute(
-        select(ScoreSnapshot, ScoringRun)
+        select(ScoreSnapshot, ScoringRun, latest)
         .join(ScoringRun, ScoringRun.id == ScoreSnapshot.run_id)
         .where(ScoreSnapshot.customer_id == customer_id, ScoringRun.status == "done")
         .order_by(ScoreSnapshot.run_id)
     ).all()
-    history = [score_dict(snapshot, run) for snapshot, run in rows]
-    score = next((h for h in history if latest is not None and h["run_id"] == latest.id), None)
+    history = [score_dict(snapshot, run) for snapshot, run, _ in rows]
+    score = next((h for h in history if h["run_id"] == rows[-1][2]), None) if rows else None
     return score, history

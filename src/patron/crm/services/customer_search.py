@@ -10,6 +10,7 @@ primary key ``(run_id, customer_id)``.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
     from sqlalchemy.orm import Session
 
-__all__ = ["SORTS", "MAX_LIMIT", "search_customers", "iter_customers"]
+__all__ = ["SORTS", "MAX_LIMIT", "COUNT_EXACT_UP_TO", "search_customers", "iter_customers"]
 
 SORTS = (
     "predicted_clv",
@@ -45,6 +46,8 @@ SORTS = (
     "-created_at",
 )
 MAX_LIMIT = 500
+#: Totals are counted exactly up to here; beyond, PostgreSQL's estimate stands in.
+COUNT_EXACT_UP_TO = 10_000
 _Q_LENGTH = 128
 _PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
 _MIN_PHONE_DIGITS = 3
@@ -62,16 +65,61 @@ class _Plan:
     where: list[ColumnElement[bool]]
     run_id: int | None
     inner: bool  # only scored customers can match (a score filter was given)
+    total: int | None = None  # counted once, by count()
 
-    def select_from(self, *columns: Any) -> Select[Any]:
+    def select_from(self, *columns: Any, outer: bool | None = None) -> Select[Any]:
         query = select(*columns).select_from(Customer)
         if self.run_id is not None:
             on = and_(ScoreSnapshot.run_id == self.run_id, ScoreSnapshot.customer_id == Customer.id)
-            query = query.join(ScoreSnapshot, on, isouter=not self.inner)
+            query = query.join(
+                ScoreSnapshot, on, isouter=not self.inner if outer is None else outer
+            )
         return query.where(*self.where)
 
     def count(self, session: Session) -> int:
-        return int(session.scalar(self.select_from(func.count())) or 0)
+        """How many customers match: exact up to :data:`COUNT_EXACT_UP_TO`.
+
+        Beyond that, PostgreSQL gives its planner's estimate (never less than the exact
+        bound): counting a million rows to show page one of "about a million" would cost
+        more than the page. SQLite counts exactly.
+        """
+        if self.total is None:
+            self.total = _count(session, self)
+        return self.total
+
+    def page(
+        self, session: Session, columns: list[Any], sort: str, limit: int, offset: int
+    ) -> list[Any]:
+        """The rows of one page, in ``sort`` order (unscored customers last)."""
+        name = sort.removeprefix("-")
+        few = self.total is not None and self.total <= COUNT_EXACT_UP_TO
+        if few or self.run_id is None or name not in ("predicted_clv", "last_purchase"):
+            # A few thousand matches at most: fetch them by their indexes and sort. (Left
+            # to itself, PostgreSQL may instead walk the CLV index through a million
+            # snapshots hoping to meet the matches early.)
+            query = self.select_from(*columns).order_by(*_order(sort, self.run_id))
+            return list(session.execute(query.limit(limit).offset(offset)))
+        # Many matches: walk the snapshots in sort order, which meets a page of them at
+        # once, then the customers with no value to sort by, by id. Two queries, because
+        # "NULLS LAST" over an outer join cannot walk the (run_id, predicted_clv) index.
+        key = getattr(ScoreSnapshot, name)
+        scored = self.select_from(*columns, outer=False).where(key.is_not(None))
+        ordered = key.desc() if sort.startswith("-") else key.asc()
+        rows = list(
+            session.execute(scored.order_by(ordered, Customer.id).limit(limit).offset(offset))
+        )
+        if len(rows) == limit:
+            return rows
+        if rows:
+            scored_total = offset + len(rows)
+        else:
+            scored_total = int(session.scalar(select(func.count()).select_from(scored.subquery())))
+        rest = self.select_from(*columns).where(
+            or_(ScoreSnapshot.customer_id.is_(None), key.is_(None))
+        )
+        query = rest.order_by(Customer.id).limit(limit - len(rows))
+        rows += session.execute(query.offset(max(offset - scored_total, 0)))
+        return rows
 
 
 def search_customers(
@@ -124,12 +172,11 @@ def search_customers(
     if plan is None:
         return [], 0
     total = plan.count(session)
-    if total == 0 or offset >= total:
+    if total == 0 or (offset >= total and total <= COUNT_EXACT_UP_TO):
         return [], total
     score_columns = [getattr(ScoreSnapshot, name) for name in LIST_SCORE_FIELDS]
     columns = [Customer, *score_columns] if plan.run_id is not None else [Customer]
-    query = plan.select_from(*columns).order_by(*_order(sort, plan.run_id))
-    rows = session.execute(query.limit(limit).offset(offset)).all()
+    rows = plan.page(session, columns, sort, limit, offset)
     tags = _tags(session, [row[0].id for row in rows])
     items = []
     for row in rows:
@@ -218,9 +265,15 @@ def _plan(
     prefixes = _prefix_matches(session, q)
     matched = _Plan([*where, or_(*prefixes) if prefixes else false()], run_id, plan.inner)
     if any(ch.isdigit() for ch in q) or matched.count(session) >= limit:
-        return matched
+        return matched  # counted already when the count decided
     inside = func.lower(Customer.name).like(f"%{_escape(q.lower())}%", escape="\\")
-    return _Plan([*where, or_(*prefixes, inside)], run_id, plan.inner)
+    broad = _Plan([*where, or_(*prefixes, inside)], run_id, plan.inner)
+    # The substring match reads every name: read them once, keeping the ids, so the count
+    # and the page need no second scan.
+    found = list(session.scalars(broad.select_from(Customer.id).limit(COUNT_EXACT_UP_TO + 1)))
+    if len(found) > COUNT_EXACT_UP_TO:
+        return broad
+    return _Plan([*where, Customer.id.in_(found)], run_id, plan.inner, total=len(found))
 
 
 def _prefix_matches(session: Session, q: str) -> list[ColumnElement[bool]]:
@@ -262,13 +315,13 @@ def _phone_prefixes(q: str, digits: str) -> list[str]:
 
 
 def _prefix(column: Any, prefix: str, exact_range: bool) -> ColumnElement[bool]:
-    like = column.like(f"{_escape(prefix)}%", escape="\\")
     upper = _successor(prefix)
     if not exact_range or upper is None:
-        return like
-    # The range is what lets a plain b-tree index answer; LIKE keeps the meaning exact
-    # (SQLite's LIKE ignores ASCII case, the range does not).
-    return and_(column >= prefix, column < upper, like)
+        return column.like(f"{_escape(prefix)}%", escape="\\")
+    # In code point order the strings starting with the prefix are exactly this range,
+    # which a plain b-tree index answers (LIKE would need a pattern-ops index on
+    # PostgreSQL, and ignores ASCII case on SQLite).
+    return and_(column >= prefix, column < upper)
 
 
 def _successor(prefix: str) -> str | None:
@@ -323,6 +376,27 @@ def _code_point_order(session: Session) -> bool:
         provider = row.get("datlocprovider", "c") if row else "c"
         _collation_cache[key] = collate in _CODE_POINT_COLLATIONS and provider == "c"
     return _collation_cache[key]
+
+
+def _count(session: Session, plan: _Plan) -> int:
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return int(session.scalar(plan.select_from(func.count())) or 0)
+    bounded = plan.select_from(Customer.id).limit(COUNT_EXACT_UP_TO + 1).subquery()
+    exact = int(session.scalar(select(func.count()).select_from(bounded)) or 0)
+    if exact <= COUNT_EXACT_UP_TO:
+        return exact
+    statement = plan.select_from(Customer.id).compile(
+        dialect=bind.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    explained = session.connection().exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {statement}", statement.params
+    )
+    plan_json = explained.scalar()
+    if isinstance(plan_json, str):
+        plan_json = json.loads(plan_json)
+    estimate = int(plan_json[0]["Plan"]["Plan Rows"])
+    return max(estimate, exact)
 
 
 def _order(sort: str, run_id: int | None) -> list[Any]:
