@@ -160,7 +160,9 @@ def search_customers(
     list of dict, int
         Each dict holds the profile fields, ``tags`` and the latest run's
         :data:`~patron.crm.services.customer_dicts.LIST_SCORE_FIELDS` (``None`` without a
-        score); then the number of customers matching. Merged customers never appear.
+        score); then the number of customers matching: exact up to
+        :data:`COUNT_EXACT_UP_TO`, beyond that PostgreSQL's estimate (never below the
+        bound). Merged customers never appear.
 
     Raises
     ------
