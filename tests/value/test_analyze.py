@@ -183,3 +183,14 @@ def test_clean_parquet_report_counts_every_customer(tmp_path):
     )
     assert patron.analyze(path).transactions.report.customers == 3
     assert patron.analyze(path, as_of="2024-01-05").transactions.report.customers == 3
+
+
+def test_near_homogeneous_dropout_still_values_everyone(tmp_path):
+    # This small shop fits MBG/NBD with a ~ 2e6 and b ~ 1e7 (dropout all but equal for
+    # everyone), where Euler's form of 2F1 overflows: values must not come out NaN.
+    path = patron.datasets.demo_shop(tmp_path / "shop.csv", customers=80, seed=11)
+    analysis = patron.analyze(path, model="mbgnbd")
+    assert analysis.purchase_model.params_["a"] > 1e5  # the case this test is about
+    clv = analysis.customers["predicted_clv"].to_numpy()
+    assert np.isfinite(clv).all() and (clv > 0).any()
+    assert analysis.kpis["customer_equity"] > 0

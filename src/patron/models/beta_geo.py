@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from patron.models.distributions import nbd_at_least, nbd_log_pmf
+from patron.models.distributions import nbd_at_least, nbd_log_pmf, survival_2f1
 from patron.models.fitter import Objective
 from patron.models.histories import Histories, HistoryModel, as_float, dot, on_distinct, scalar
 
@@ -109,9 +109,7 @@ class BetaGeo(HistoryModel):
         """
         r, alpha, a, b = self._check_fitted()
         (t,) = as_float(t)
-        z = t / (alpha + t)
-        # Euler's transformation keeps 2F1 away from z -> 1 with large arguments.
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
+        tail = survival_2f1(r, b, a + b - 1, t / (alpha + t))
         return scalar((a + b - 1) / (a - 1) * (1 - tail))
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
@@ -125,10 +123,8 @@ class BetaGeo(HistoryModel):
         r, alpha, a, b = self._check_fitted()
         t, x, t_x, T = as_float(t, frequency, recency, T)
 
-        def tail(x, T, t):
-            # Euler: ((a+T)/(a+T+t))^(r+x) 2F1(r+x, b+x; c; z) = (1-z)^(a-1) 2F1(c-r-x, a-1; c; z)
-            z = t / (alpha + T + t)
-            return (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        def tail(x, T, t):  # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; c; z)
+            return survival_2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
 
         c = a + b + x - 1
         value = (c / (a - 1)) * (1 - on_distinct(tail, x, T, t))

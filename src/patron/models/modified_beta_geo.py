@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from patron.models.beta_geo import BetaGeo, beta_geo_objective
-from patron.models.distributions import nbd_at_least, nbd_log_pmf
+from patron.models.distributions import nbd_at_least, nbd_log_pmf, survival_2f1
 from patron.models.fitter import Objective
 from patron.models.histories import Histories, as_float, on_distinct, scalar
 
@@ -51,9 +51,7 @@ class ModifiedBetaGeo(BetaGeo):
         """
         r, alpha, a, b = self._check_fitted()
         (t,) = as_float(t)
-        z = t / (alpha + t)
-        # Euler's transformation: (1-z)^r 2F1(r, b+1; a+b; z) = (1-z)^(a-1) 2F1(a+b-r, a-1; a+b; z)
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - r, a - 1, a + b, z)
+        tail = survival_2f1(r, b + 1, a + b, t / (alpha + t))
         return scalar(b / (a - 1) * (1 - tail))
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> Any:
@@ -67,9 +65,8 @@ class ModifiedBetaGeo(BetaGeo):
         r, alpha, a, b = self._check_fitted()
         t, x, t_x, T = as_float(t, frequency, recency, T)
 
-        def tail(x, T, t):
-            z = t / (alpha + T + t)
-            return (1 - z) ** (a - 1) * special.hyp2f1(a + b - r, a - 1, a + b + x, z)
+        def tail(x, T, t):  # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x+1; a+b+x; z)
+            return survival_2f1(r + x, b + x + 1, a + b + x, t / (alpha + T + t))
 
         c = a + b + x
         value = (c / (a - 1)) * (1 - on_distinct(tail, x, T, t))
