@@ -33,17 +33,22 @@ def _config() -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision this patron knows."""
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    """The newest revision this patron knows.
+
+    Parts of the store may grow on branches of their own (loyalty and feedback tables are
+    independent); the heads are then all applied, and named joined by ``+``.
+    """
+    return "+".join(sorted(ScriptDirectory.from_config(_config()).get_heads()))
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (``None`` when it has never been migrated)."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return "+".join(sorted(heads)) or None
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+def upgrade(engine: Engine, revision: str = "heads") -> tuple[str | None, str]:
     """Bring the schema to ``revision``; returns (revision before, revision after)."""
     before = current_revision(engine)
     config = _config()
