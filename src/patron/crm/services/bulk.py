@@ -35,6 +35,7 @@ __all__ = [
     "fetch_table",
     "allocate_ids",
     "db_time",
+    "lock",
     "distinct_from",
 ]
 
@@ -202,6 +203,19 @@ def db_time(session: Session, value: dt.datetime) -> dt.datetime | str:
     if dialect(session) == "sqlite":
         return value.astimezone(dt.UTC).strftime(_SQLITE_TIME + ".%f")
     return value
+
+
+def lock(session: Session, key: str) -> None:
+    """Hold a lock named ``key`` until the transaction ends (PostgreSQL advisory lock).
+
+    SQLite needs none: its one writer at a time already serialises transactions.
+    """
+    if dialect(session) == "postgresql":
+        from sqlalchemy import text
+
+        session.connection().execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key}
+        )
 
 
 def distinct_from(session: Session, pairs: Sequence[tuple[str, str]]) -> str:

@@ -185,6 +185,11 @@ def import_file(
             raise
         return ImportResult(first, True)
 
+    # Imports from one source take turns: two files adding the same new customer ids or
+    # order numbers at once would otherwise both find them new.
+    from patron.crm.services import bulk
+
+    bulk.lock(session, f"patron.import:{source}")
     now = dt.datetime.now(dt.UTC)
     _load(session, batch, data, kind=kind, actor=actor, keys=keys, now=now, progress=progress)
     progress("finish", 0, 1)

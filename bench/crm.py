@@ -1,0 +1,360 @@
+"""Benchmark: the operational store on PostgreSQL -- a scoring run and an import, at scale.
+
+Run ``python bench/crm.py`` (see bench/README.md). The benchmark creates a database of its
+own next to the one ``PATRON_TEST_DATABASE_URL`` names (default
+postgresql://postgres@127.0.0.1:5432/test), migrates it, fills it with ``--customers``
+synthetic customers and ``--orders`` orders by bulk ``COPY`` (setup, not measured), then
+measures, each in a fresh interpreter:
+
+1. ``score``: :func:`patron.crm.services.scoring.run_scoring` over every customer -- orders
+   out of PostgreSQL, ``patron.analyze`` (``--model``, default auto), one snapshot row per
+   customer back in -- committed, stage by stage;
+2. ``import``: :func:`patron.crm.services.imports.import_file` of a messy Chinese order
+   export of ``--import-rows`` rows (the demo shop's, cached in ``bench/output/``) into the
+   filled database, committed: parsing, customers matched or created, orders inserted;
+3. ``import again``: the next export of the same shop -- the same rows and one more --
+   through the upsert path (every order compared with the stored one);
+4. the API (``measure_api``): left for the web part.
+
+Time is wall time of the service call and its commit; memory the worker's VmHWM. The
+database is dropped at the end unless ``--keep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUTPUT = HERE / "output"
+sys.path.insert(0, str(HERE))
+
+from summary import _peak_memory  # noqa: E402  (bench/summary.py's VmHWM reader)
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+END = dt.date(2025, 12, 31)  # the synthetic orders' last day
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def import_file_for(rows: int) -> Path:
+    """The demo shop's messy export with about ``rows`` rows (cached by size)."""
+    import patron
+
+    path = OUTPUT / f"crm_import_{rows}.csv"
+    if not path.exists():
+        OUTPUT.mkdir(exist_ok=True)
+        # ~2.78 rows per customer in the demo shop (repeat buyers, refunds, damage).
+        patron.datasets.demo_shop(path, customers=max(round(rows / 2.78), 1), seed=11)
+    return path
+
+
+def next_export(path: Path) -> Path:
+    """``path`` plus one more order: the shop's next export, which repeats the last."""
+    again = path.with_name(path.stem + "_next.csv")
+    if not again.exists():
+        data = path.read_bytes()
+        last = data.rstrip(b"\n").rsplit(b"\n", 1)[1].decode("utf-8").split(",")
+        last[0] = "SO-NEXT-1"
+        again.write_bytes(data.rstrip(b"\n") + b"\n" + ",".join(last).encode("utf-8") + b"\n")
+    return again
+
+
+def fill(url: str, customers: int, orders: int, seed: int = 5) -> dict:
+    """``customers`` customers (each with a phone and an external id) and about ``orders``
+    orders, written with COPY through patron's bulk loader; returns the counts."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from patron.crm.db import make_engine, session_scope
+    from patron.crm.services import bulk
+
+    rng = np.random.default_rng(seed)
+    engine = make_engine(url)
+    now = dt.datetime.now(dt.UTC)
+    mean_orders = orders / customers
+    total = 0
+    chunk = 100_000
+    surnames = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"))
+    given = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国志红文辉"))
+    end = np.datetime64(END) + np.timedelta64(1, "D")
+    with session_scope(engine) as session:
+        # Setup only: skip the foreign-key triggers while loading (superuser).
+        session.connection().exec_driver_sql("SET session_replication_role = replica")
+        for start in range(0, customers, chunk):
+            n = min(chunk, customers - start)
+            ids = np.arange(start + 1, start + n + 1, dtype=np.int64)
+            names = pc.binary_join_element_wise(
+                pa.array(surnames[rng.integers(0, len(surnames), n)]),
+                pa.array(given[rng.integers(0, len(given), n)]),
+                pa.array(given[rng.integers(0, len(given), n)]),
+                "",
+            )
+            phones = pa.array((13_000_000_000 + ids).astype(str))
+            times = pa.array([now] * n, pa.timestamp("us", "UTC"))
+            bulk.load_rows(
+                session,
+                "customers",
+                pa.table(
+                    {
+                        "id": ids,
+                        "name": names,
+                        "phone": phones,
+                        "phone_norm": phones,
+                        "channel": pa.array(["门店"] * n),
+                        "created_at": times,
+                        "updated_at": times,
+                    }
+                ),
+            )
+            bulk.load_rows(
+                session,
+                "customer_external_ids",
+                pa.table(
+                    {
+                        "customer_id": ids,
+                        "source": pa.array(["bench"] * n),
+                        "external_id": pa.array(np.char.add("B", ids.astype(str))),
+                        "created_at": times,
+                    }
+                ),
+            )
+            # Orders: 1 + negative binomial per customer; first purchase in the last three
+            # years, later ones spread over a lifetime of ~400 days (or until the end).
+            counts = 1 + rng.negative_binomial(1, 1 / mean_orders, n)
+            first = rng.integers(0, 3 * 365, n)
+            life = np.minimum(rng.exponential(400, n).astype(np.int64), first)
+            who = np.repeat(np.arange(n), counts)
+            m = len(who)
+            day_back = first[who] - (rng.random(m) * life[who]).astype(np.int64)
+            seconds = rng.integers(10 * 3600, 22 * 3600, m)
+            ts = (
+                end
+                - np.timedelta64(1, "D") * (day_back + 1)
+                + seconds.astype("timedelta64[s]")
+                - np.timedelta64(8, "h")  # Shanghai shop hours, stored in UTC
+            ).astype("datetime64[us]")
+            amount = np.round(rng.lognormal(5.0, 0.8, m), 2)
+            refund = rng.random(m) < 0.03
+            amount[refund] *= -1
+            numbers = np.arange(total, total + m)
+            times = pa.array([now] * m, pa.timestamp("us", "UTC"))
+            bulk.load_rows(
+                session,
+                "orders",
+                pa.table(
+                    {
+                        "source": pa.array(["bench"] * m),
+                        "order_no": pa.array(np.char.add("BO", numbers.astype(str))),
+                        "customer_id": pa.array(ids[who]),
+                        "ordered_at": pa.array(ts, pa.timestamp("us", "UTC")),
+                        "amount": pa.array(amount),
+                        "status": pa.array(np.where(refund, "refunded", "completed")),
+                        "channel": pa.array(["门店"] * m),
+                        "created_at": times,
+                        "updated_at": times,
+                    }
+                ),
+            )
+            total += m
+        connection = session.connection()
+        connection.exec_driver_sql("SET session_replication_role = DEFAULT")
+        connection.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('customers', 'id'), "
+            "(SELECT max(id) FROM customers))"
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+    return {"customers": customers, "orders": total}
+
+
+# --- the measured work (each in a fresh interpreter) --------------------------------------
+
+
+def _steps():
+    marks: dict[str, float] = {}
+    starts: dict[str, float] = {}
+
+    def progress(step: str, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        starts.setdefault(step, now)
+        marks[step] = now - starts[step]
+
+    return marks, progress
+
+
+def worker_score(url: str, model: str) -> dict:
+    from patron.crm.db import make_engine, session_scope
+    from patron.crm.services.scoring import run_scoring
+
+    engine = make_engine(url)
+    stages, progress = _steps()
+    start = time.perf_counter()
+    with session_scope(engine) as session:
+        run = run_scoring(session, model=model, progress=progress)
+        status, customers, message, chosen = run.status, run.customers, run.message, run.model
+        commit = time.perf_counter()
+    stages["commit"] = time.perf_counter() - commit
+    return {
+        "seconds": time.perf_counter() - start,
+        "stages": stages,
+        "status": status,
+        "customers": customers,
+        "model": chosen,
+        "message": message,
+    }
+
+
+def worker_import(url: str, path: Path) -> dict:
+    from patron.crm.db import make_engine, session_scope
+    from patron.crm.services.imports import import_file
+
+    engine = make_engine(url)
+    stages, progress = _steps()
+    start = time.perf_counter()
+    with session_scope(engine) as session:
+        batch = import_file(session, path, source="shop", progress=progress).batch
+        counts = {
+            k: getattr(batch, k)
+            for k in (
+                "rows_read",
+                "inserted",
+                "updated",
+                "unchanged",
+                "rejected",
+                "customers_created",
+                "customers_merged",
+            )
+        }
+        counts["customers_matched"] = batch.report.get("customers_matched", 0)
+        commit = time.perf_counter()
+    stages["commit"] = time.perf_counter() - commit
+    return {"seconds": time.perf_counter() - start, "stages": stages, **counts}
+
+
+def measure_api(url: str, *, clients: int = 32, requests: int = 2000) -> dict:
+    """Placeholder for the web part: customer search and the 360 endpoint, p95 latency
+    with ``clients`` concurrent clients over loopback, on the filled database at ``url``.
+
+    The lead adds it here: start ``patron serve`` on this database, create a user and a
+    token, then time ``GET /api/v1/customers?q=...`` and ``GET /api/v1/customers/{id}``.
+    """
+    raise NotImplementedError("measure_api: search and 360 p95 are added with the web part")
+
+
+WORKERS = {"score": worker_score, "import": worker_import}
+
+
+def _spawn(kind: str, url: str, **options: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind, "--url", url]
+    for key, value in options.items():
+        cmd += [f"--{key}", str(value)]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+
+def _database(base: str, name: str, create: bool) -> str:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from patron.crm.db import database_url
+
+    url = make_url(database_url(base))
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if create:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        else:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _stages(stages: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=10_000_000)
+    parser.add_argument("--import-rows", type=int, default=1_000_000)
+    parser.add_argument("--model", default="auto", help="the scoring run's model (default auto)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("PATRON_TEST_DATABASE_URL", DEFAULT_URL),
+        help="a PostgreSQL server to create the benchmark's database on",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        if args.worker == "score":
+            result = worker_score(args.url, args.model)
+        else:
+            result = worker_import(args.url, args.input)
+        result["peak_bytes"] = _peak_memory()
+        print(json.dumps(result))
+        return 0
+
+    name = f"patron_bench_{uuid.uuid4().hex[:8]}"
+    url = _database(args.url, name, create=True)
+    print(f"patron CRM benchmark, {dt.date.today()}, PostgreSQL database {name}")
+    try:
+        from patron.crm.db import make_engine
+        from patron.crm.migrate import upgrade
+
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        start = time.perf_counter()
+        filled = fill(url, args.customers, args.orders)
+        print(
+            f"setup: {filled['customers']:,} customers, {filled['orders']:,} orders "
+            f"loaded by COPY in {time.perf_counter() - start:.1f} s (not measured)"
+        )
+        score = _spawn("score", url, model=args.model)
+        print(
+            f"score:  {score['seconds']:7.1f} s  {score['peak_bytes'] / 1e9:.2f} GB  "
+            f"{score['customers']:,} customers, {score['status']}, model {score['model']}  "
+            f"[{_stages(score['stages'])}]"
+        )
+        if score["status"] != "done":
+            print(f"        {score['message']}")
+        path = import_file_for(args.import_rows)
+        for label, file in (("import", path), ("again", next_export(path))):
+            r = _spawn("import", url, input=file)
+            print(
+                f"{label + ':':<7} {r['seconds']:7.1f} s  {r['peak_bytes'] / 1e9:.2f} GB  "
+                f"{r['rows_read']:,} rows read; orders {r['inserted']:,} inserted, "
+                f"{r['updated']:,} updated, {r['unchanged']:,} unchanged, "
+                f"{r['rejected']:,} rejected; customers {r['customers_created']:,} created, "
+                f"{r['customers_matched']:,} matched, {r['customers_merged']:,} merged  "
+                f"[{_stages(r['stages'])}]"
+            )
+        # measure_api(url)  -- the lead adds the API p95 part here (see measure_api).
+    finally:
+        if not args.keep:
+            _database(args.url, name, create=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
