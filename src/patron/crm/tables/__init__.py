@@ -13,6 +13,7 @@ from patron.crm.tables.customers import (
 from patron.crm.tables.imports import ImportBatch
 from patron.crm.tables.orders import ORDER_STATUSES, Order, OrderLine
 from patron.crm.tables.scores import ScoreSnapshot, ScoringRun
+from patron.crm.tables.tasks import TASK_KINDS, TASK_STATUSES, Task
 from patron.crm.tables.touchpoints import TOUCHPOINT_CHANNELS, TOUCHPOINT_KINDS, Touchpoint
 from patron.crm.tables.users import ROLES, ApiToken, LoginAttempt, User, WebSession
 
@@ -21,6 +22,8 @@ __all__ = [
     "CONSENT_CHANNELS",
     "ORDER_STATUSES",
     "ROLES",
+    "TASK_KINDS",
+    "TASK_STATUSES",
     "TOUCHPOINT_CHANNELS",
     "TOUCHPOINT_KINDS",
     "ApiToken",
@@ -36,6 +39,7 @@ __all__ = [
     "OrderLine",
     "ScoreSnapshot",
     "ScoringRun",
+    "Task",
     "Touchpoint",
     "User",
     "WebSession",
