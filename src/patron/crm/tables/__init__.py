@@ -10,6 +10,15 @@ from patron.crm.tables.customers import (
     CustomerMerge,
     CustomerTag,
 )
+from patron.crm.tables.feedback import (
+    FEEDBACK_CHANNELS,
+    FEEDBACK_KINDS,
+    SURVEY_KINDS,
+    FeedbackRecord,
+    SurveyInvitation,
+    SurveyKey,
+    SurveyResponse,
+)
 from patron.crm.tables.imports import ImportBatch
 from patron.crm.tables.orders import ORDER_STATUSES, Order, OrderLine
 from patron.crm.tables.scores import ScoreSnapshot, ScoringRun
@@ -20,6 +29,13 @@ from patron.crm.tables.users import ROLES, ApiToken, LoginAttempt, User, WebSess
 __all__ = [
     "Base",
     "CONSENT_CHANNELS",
+    "FEEDBACK_CHANNELS",
+    "FEEDBACK_KINDS",
+    "SURVEY_KINDS",
+    "FeedbackRecord",
+    "SurveyInvitation",
+    "SurveyKey",
+    "SurveyResponse",
     "ORDER_STATUSES",
     "ROLES",
     "TASK_KINDS",
