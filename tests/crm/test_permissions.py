@@ -32,6 +32,8 @@ def test_every_role_has_its_permissions():
         "imports.read",
         "scoring.read",
         "merges.read",
+        "tasks.read",
+        "tasks.write",
     }
     assert allowed("analyst") == {
         "customers.read",
@@ -39,6 +41,7 @@ def test_every_role_has_its_permissions():
         "scoring.read",
         "merges.read",
         "exports.customers",
+        "tasks.read",
     }
 
 

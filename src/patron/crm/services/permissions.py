@@ -5,7 +5,8 @@ never compare role names themselves, so changing what a role may do is one edit 
 
 - admin: everything (users and settings included);
 - manager: everything except managing users and settings;
-- staff: customers (read and write), touchpoints, and reading imports, scores and merges;
+- staff: customers (read and write), touchpoints, follow-up tasks (open, and close their
+  own), and reading imports, scores and merges; managers also reassign tasks;
 - analyst: read-only, with personal data masked (:func:`masks_personal_data`), and the
   customer export (masked as well). Analysts do not read the audit log: its before/after
   values hold phones and emails unmasked.
@@ -37,6 +38,9 @@ PERMISSIONS = frozenset(
         "audit.read",
         "settings.manage",
         "merges.read",
+        "tasks.read",
+        "tasks.write",
+        "tasks.assign",
     }
 )
 
@@ -48,10 +52,19 @@ _STAFF = frozenset(
         "imports.read",
         "scoring.read",
         "merges.read",
+        "tasks.read",
+        "tasks.write",
     }
 )
 _ANALYST = frozenset(
-    {"customers.read", "imports.read", "scoring.read", "merges.read", "exports.customers"}
+    {
+        "customers.read",
+        "imports.read",
+        "scoring.read",
+        "merges.read",
+        "exports.customers",
+        "tasks.read",
+    }
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {

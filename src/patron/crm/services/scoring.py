@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
-from patron.crm.services import bulk
+from patron.crm.services import bulk, tasks
 from patron.crm.services.errors import Invalid, NotFound
 from patron.crm.services.imports import DEFAULT_TIMEZONE
 from patron.crm.tables import ScoringRun
@@ -157,6 +157,7 @@ def run_scoring(
     run.message = " ".join(analysis.notes)
     run.finished_at = dt.datetime.now(dt.UTC)
     session.flush()
+    tasks.open_for_scoring_run(session, run, actor=actor)
     _audit(session, run, actor)
     return run
 

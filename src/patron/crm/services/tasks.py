@@ -15,26 +15,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from patron.crm.services import audit
+from patron.crm.services import audit, permissions
 from patron.crm.services.customers import get_customer
-from patron.crm.services.errors import Conflict, Invalid, NotFound
+from patron.crm.services.errors import Conflict, Forbidden, Invalid, NotFound
 from patron.crm.services.task_levels import service_level_hours
-from patron.crm.tables import TASK_KINDS, Task, User
+from patron.crm.services.task_lists import customer_tasks, list_tasks, owner_counts, task_view
+from patron.crm.tables import TASK_KINDS, AuditEvent, Customer, ScoreSnapshot, Task, User
 from patron.crm.tables.base import utcnow
 from patron.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from patron.crm.tables import ScoringRun
+
 __all__ = [
     "TITLE_LENGTH",
     "TEXT_LENGTH",
     "open_task",
     "close_task",
+    "reassign_task",
     "get_task",
+    "open_for_scoring_run",
+    "list_tasks",
+    "owner_counts",
+    "customer_tasks",
+    "task_view",
 ]
 
 TITLE_LENGTH = 200
@@ -97,10 +106,14 @@ def open_task(
             return existing
     if owner_id is not None:
         owner = _owner(session, owner_id)
+        if actor is not None and owner.id != actor.id:
+            _require_assign(actor)
     else:
         owner = session.get(User, customer.owner_id) if customer.owner_id else None
         if owner is not None and not owner.active:
             owner = None  # the customer's owner has left: the task waits for a manager
+        if owner is None and kind == "manual" and actor is not None:
+            owner = actor  # who opens a task by hand for nobody's customer keeps it
     now = utcnow()
     task = Task(
         customer_id=customer.id,
@@ -148,8 +161,13 @@ def close_task(session: Session, task_id: int, *, resolution: str, actor: User |
         The note is empty (or only spaces) or too long.
     Conflict
         The task is already closed.
+    Forbidden
+        ``actor`` may not close it: staff close their own tasks and unassigned ones,
+        managers any (``tasks.assign``).
     """
     task = get_task(session, task_id, for_update=True)
+    if actor is not None and task.owner_id not in (None, actor.id):
+        _require_assign(actor)
     note = _text(resolution, "resolution", TEXT_LENGTH)
     if not note:
         raise Invalid(_("tasks.resolution_required"), field="resolution")
@@ -173,6 +191,117 @@ def close_task(session: Session, task_id: int, *, resolution: str, actor: User |
         after={"status": "closed", "resolution": note, "closed_at": now},
     )
     return task
+
+
+def reassign_task(session: Session, task_id: int, *, owner_id: int, actor: User | None) -> Task:
+    """Give an open task to another member of staff; audited as ``task.reassign``.
+
+    Raises
+    ------
+    NotFound
+        No such task.
+    Invalid
+        No active user has ``owner_id``.
+    Conflict
+        The task is closed (there is nothing left to do for anyone).
+    Forbidden
+        ``actor`` does not hold ``tasks.assign`` (managers and admins do).
+    """
+    if actor is not None:
+        _require_assign(actor)
+    task = get_task(session, task_id, for_update=True)
+    owner = _owner(session, owner_id)
+    if task.status != "open":
+        raise Conflict(_("tasks.already_closed", id=task.id), code="task_closed")
+    if task.owner_id == owner.id:
+        return task
+    before = task.owner_id
+    task.owner_id = owner.id
+    task.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="task.reassign",
+        object_type="task",
+        object_id=task.id,
+        before={"owner_id": before},
+        after={"owner_id": owner.id},
+    )
+    return task
+
+
+def open_for_scoring_run(session: Session, run: ScoringRun, *, actor: User | None = None) -> int:
+    """Open a ``personal_call`` task for each customer the run says to call; returns how many.
+
+    The playbook's "personal call" (by default a top-grade customer turning at-risk) is
+    work for a person, so it lands in the owner's inbox like a detractor does. A customer
+    who still has an open personal-call task (from an earlier run) gets no second one.
+    Each task is audited as ``task.open``.
+
+    Written as two bulk statements rather than one :func:`open_task` per customer: a run
+    over a million customers may ask for tens of thousands of calls.
+    """
+    if run.status != "done":
+        return 0
+    already = exists().where(
+        Task.customer_id == ScoreSnapshot.customer_id,
+        Task.kind == "personal_call",
+        Task.status == "open",
+    )
+    rows = session.execute(
+        select(ScoreSnapshot.customer_id, Customer.owner_id, User.active)
+        .join(Customer, Customer.id == ScoreSnapshot.customer_id)
+        .outerjoin(User, User.id == Customer.owner_id)
+        .where(
+            ScoreSnapshot.run_id == run.id,
+            ScoreSnapshot.next_best_action == "personal_call",
+            Customer.merged_into_id.is_(None),
+            ~already,
+        )
+        .order_by(ScoreSnapshot.customer_id)
+    ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    due = now + dt.timedelta(hours=service_level_hours()["personal_call"])
+    values = [
+        {
+            "customer_id": customer_id,
+            "kind": "personal_call",
+            "status": "open",
+            "title": "",
+            "detail": "",
+            "source_type": "scoring_run",
+            "source_id": str(run.id),
+            "open_key": _open_key(customer_id, "personal_call", "scoring_run", str(run.id)),
+            "owner_id": owner_id if active else None,
+            "due_at": due,
+            "created_by_id": actor.id if actor is not None else None,
+            "created_at": now,
+            "updated_at": now,
+            "resolution": "",
+        }
+        for customer_id, owner_id, active in rows
+    ]
+    ids = session.scalars(insert(Task).returning(Task.id, sort_by_parameter_order=True), values)
+    events = [
+        {
+            "at": now,
+            "actor_id": actor.id if actor is not None else None,
+            "actor_name": actor.username if actor is not None else "",
+            "action": "task.open",
+            "object_type": "task",
+            "object_id": str(task_id),
+            "after": audit.jsonable(
+                {k: row[k] for k in ("customer_id", "kind", "source_type", "source_id")}
+                | {"owner_id": row["owner_id"], "due_at": due}
+            ),
+        }
+        for task_id, row in zip(ids.all(), values, strict=True)
+    ]
+    session.execute(insert(AuditEvent), events)
+    return len(values)
 
 
 def get_task(session: Session, task_id: int, *, for_update: bool = False) -> Task:
@@ -200,6 +329,11 @@ def _open_key(
     if kind == "manual" and not source_type:
         return None
     return f"{customer_id}:{kind}:{(source_type or '')[:32]}:{source or ''}"
+
+
+def _require_assign(actor: User) -> None:
+    if not permissions.can(actor, "tasks.assign"):
+        raise Forbidden(_("tasks.not_yours"), code="forbidden")
 
 
 def _owner(session: Session, owner_id: int) -> User:
