@@ -19,7 +19,22 @@ from patron.crm.tables.feedback import (
     SurveyKey,
     SurveyResponse,
 )
+from patron.crm.tables.idempotency import IdempotencyKey
 from patron.crm.tables.imports import ImportBatch
+from patron.crm.tables.loyalty import (
+    ENTRY_KINDS,
+    REFUND_POLICIES,
+    REWARD_KINDS,
+    TIER_BASES,
+    LoyaltyAccount,
+    LoyaltyAllocation,
+    LoyaltyEntry,
+    LoyaltyJobRun,
+    LoyaltyLot,
+    LoyaltyProgram,
+    LoyaltyReward,
+    LoyaltyTier,
+)
 from patron.crm.tables.orders import ORDER_STATUSES, Order, OrderLine
 from patron.crm.tables.scores import ScoreSnapshot, ScoringRun
 from patron.crm.tables.tasks import TASK_KINDS, TASK_STATUSES, Task
@@ -49,7 +64,20 @@ __all__ = [
     "CustomerExternalId",
     "CustomerMerge",
     "CustomerTag",
+    "IdempotencyKey",
     "ImportBatch",
+    "ENTRY_KINDS",
+    "REFUND_POLICIES",
+    "REWARD_KINDS",
+    "TIER_BASES",
+    "LoyaltyAccount",
+    "LoyaltyAllocation",
+    "LoyaltyEntry",
+    "LoyaltyJobRun",
+    "LoyaltyLot",
+    "LoyaltyProgram",
+    "LoyaltyReward",
+    "LoyaltyTier",
     "LoginAttempt",
     "Order",
     "OrderLine",
