@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from patron.crm.contacts import mask_name
-from patron.crm.services.errors import Invalid
+from patron.crm.services.errors import Invalid, NotFound
 from patron.crm.services.views import mask_text
 from patron.crm.tables import TASK_KINDS, TASK_STATUSES, Customer, Task, User
 from patron.crm.tables.base import utcnow
@@ -24,7 +24,14 @@ from patron.i18n import _
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["list_tasks", "owner_counts", "customer_tasks", "task_view", "task_row"]
+__all__ = [
+    "list_tasks",
+    "owner_counts",
+    "customer_tasks",
+    "task_view",
+    "task_row",
+    "task_detail",
+]
 
 _Owner = aliased(User, name="owner")
 _Closer = aliased(User, name="closer")
@@ -91,6 +98,20 @@ def task_view(task: dict[str, Any], *, mask: bool) -> dict[str, Any]:
         if key in masked:
             masked[key] = mask_text(masked[key])
     return masked
+
+
+def task_detail(session: Session, task_id: int, *, now: dt.datetime | None = None) -> dict:
+    """One task as :func:`list_tasks` shows it.
+
+    Raises
+    ------
+    NotFound
+        No task has this id.
+    """
+    row = session.execute(_query().where(Task.id == task_id)).first()
+    if row is None:
+        raise NotFound(_("tasks.not_found", id=task_id), field="task_id")
+    return task_row(row, now)
 
 
 def list_tasks(

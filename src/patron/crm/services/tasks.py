@@ -22,7 +22,13 @@ from patron.crm.services import audit, permissions
 from patron.crm.services.customers import get_customer
 from patron.crm.services.errors import Conflict, Forbidden, Invalid, NotFound
 from patron.crm.services.task_levels import service_level_hours
-from patron.crm.services.task_lists import customer_tasks, list_tasks, owner_counts, task_view
+from patron.crm.services.task_lists import (
+    customer_tasks,
+    list_tasks,
+    owner_counts,
+    task_detail,
+    task_view,
+)
 from patron.crm.tables import TASK_KINDS, AuditEvent, Customer, ScoreSnapshot, Task, User
 from patron.crm.tables.base import utcnow
 from patron.i18n import _
@@ -44,6 +50,7 @@ __all__ = [
     "owner_counts",
     "customer_tasks",
     "task_view",
+    "task_detail",
 ]
 
 TITLE_LENGTH = 200

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.api import auth, customers, exports, imports, merges, scoring
+from patron.web.api import auth, customers, exports, imports, merges, scoring, tasks
 from patron.web.schemas import ErrorOut
 
 __all__ = ["router"]
@@ -27,5 +27,5 @@ ERRORS = {
 }
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
-for _module in (auth, customers, imports, scoring, merges, exports):
+for _module in (auth, customers, imports, scoring, merges, exports, tasks):
     router.include_router(_module.router)
