@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -71,7 +72,8 @@ REFUND_POLICIES = ("claw_back", "allow_negative")
 TIER_BASES = ("spend", "points")
 REWARD_KINDS = ("coupon", "discount", "gift")
 
-Points = Integer
+#: Points are whole numbers; sums over years of a big account outgrow 32 bits.
+Points = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class LoyaltyProgram(Base):

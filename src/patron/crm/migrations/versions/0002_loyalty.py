@@ -73,11 +73,15 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("points_per_unit", sa.Numeric(precision=10, scale=4), nullable=False),
-        sa.Column("points_per_order", sa.Integer(), nullable=False),
+        sa.Column(
+            "points_per_order", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("min_amount", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("multipliers", sa.JSON(), nullable=False),
         sa.Column("birthday_multiplier", sa.Numeric(precision=6, scale=2), nullable=False),
-        sa.Column("birthday_bonus", sa.Integer(), nullable=False),
+        sa.Column(
+            "birthday_bonus", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("expiry_months", sa.Integer(), nullable=True),
         sa.Column("point_value", sa.Numeric(precision=10, scale=4), nullable=False),
         sa.Column("earn_on_import", sa.Boolean(), nullable=False),
@@ -142,7 +146,9 @@ def upgrade() -> None:
         ),
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("points_cost", sa.Integer(), nullable=False),
+        sa.Column(
+            "points_cost", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("value", sa.Numeric(precision=14, scale=2), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -208,8 +214,8 @@ def upgrade() -> None:
         sa.Column(
             "program_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("balance", sa.Integer(), nullable=False),
-        sa.Column("debt", sa.Integer(), nullable=False),
+        sa.Column("balance", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("debt", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("tier_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("tier_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("below_tier_since", sa.DateTime(timezone=True), nullable=True),
@@ -252,9 +258,13 @@ def upgrade() -> None:
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("kind", sa.String(length=8), nullable=False),
-        sa.Column("points", sa.Integer(), nullable=False),
-        sa.Column("balance_after", sa.Integer(), nullable=False),
-        sa.Column("shortfall", sa.Integer(), nullable=False),
+        sa.Column("points", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "balance_after", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "shortfall", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("source_type", sa.String(length=8), nullable=False),
         sa.Column("source_id", sa.String(length=64), nullable=True),
@@ -338,8 +348,10 @@ def upgrade() -> None:
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("points", sa.Integer(), nullable=False),
-        sa.Column("remaining", sa.Integer(), nullable=False),
+        sa.Column("points", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "remaining", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
         sa.Column("earned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("points > 0", name=op.f("ck_loyalty_lots_points")),
@@ -385,7 +397,7 @@ def upgrade() -> None:
         ),
         sa.Column("entry_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("lot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("points", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.CheckConstraint("points > 0", name=op.f("ck_loyalty_allocations_points")),
         sa.ForeignKeyConstraint(
             ["entry_id"],
