@@ -14,7 +14,10 @@ measures, each in a fresh interpreter:
    filled database, committed: parsing, customers matched or created, orders inserted;
 3. ``import again``: the next export of the same shop -- the same rows and one more --
    through the upsert path (every order compared with the stored one);
-4. the API (``measure_api``): left for the web part.
+4. the API (``measure_api``): ``patron serve --workers 2`` on the database, then customer
+   search (a mix of phone and name prefixes, full names, external ids, grade filters) and
+   the 360 endpoint, each ``--requests`` requests from ``--clients`` concurrent clients on
+   loopback: latency percentiles and requests per second.
 
 Time is wall time of the service call and its commit; memory the worker's VmHWM. The
 database is dropped at the end unless ``--keep``.
@@ -242,14 +245,155 @@ def worker_import(url: str, path: Path) -> dict:
     return {"seconds": time.perf_counter() - start, "stages": stages, **counts}
 
 
-def measure_api(url: str, *, clients: int = 32, requests: int = 2000) -> dict:
-    """Placeholder for the web part: customer search and the 360 endpoint, p95 latency
-    with ``clients`` concurrent clients over loopback, on the filled database at ``url``.
+# What staff type into the search box, with how often (weights sum to 1).
+SEARCHES = (
+    ("phone prefix", 0.25),
+    ("full name", 0.25),
+    ("external id", 0.15),
+    ("name prefix", 0.15),
+    ("grade filter", 0.10),
+    ("list by value", 0.10),
+)
 
-    The lead adds it here: start ``patron serve`` on this database, create a user and a
-    token, then time ``GET /api/v1/customers?q=...`` and ``GET /api/v1/customers/{id}``.
+
+def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: int = 2) -> dict:
+    """Customer search and the 360 endpoint under ``clients`` concurrent clients.
+
+    ``patron serve --workers`` runs on the filled database at ``url``; each client is a
+    thread with one keep-alive connection sending requests back to back (the server and
+    the clients share the machine's cores, as a small shop's single server would).
+    Returns latency percentiles in milliseconds and throughput per endpoint.
     """
-    raise NotImplementedError("measure_api: search and 360 p95 are added with the web part")
+    import http.client
+    import random
+    import secrets
+    import socket
+    import threading
+
+    import numpy as np
+
+    from patron.crm.db import make_engine, session_scope
+    from patron.crm.services import auth, users
+
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        user, _password = users.create_user(
+            session,
+            username=f"bench_{secrets.token_hex(3)}",
+            role="manager",
+            password=secrets.token_urlsafe(16),
+        )
+        token, _record = auth.create_api_token(session, user, name="bench")
+    with engine.connect() as connection:
+        ids = [
+            row[0]
+            for row in connection.exec_driver_sql(
+                "SELECT id FROM customers WHERE merged_into_id IS NULL ORDER BY random() LIMIT 5000"
+            )
+        ]
+        people = connection.exec_driver_sql(
+            "SELECT name, phone FROM customers WHERE merged_into_id IS NULL"
+            " AND phone IS NOT NULL AND name <> '' ORDER BY random() LIMIT 2000"
+        ).all()
+    engine.dispose()
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    patron_cli = Path(sys.executable).parent / "patron"
+    log = OUTPUT / "crm_serve.log"
+    log.parent.mkdir(exist_ok=True)
+    server = subprocess.Popen(
+        [str(patron_cli), "serve", "--database-url", url, "--port", str(port)]
+        + ["--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                probe.request("GET", "/healthz")
+                if probe.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"patron serve did not answer /healthz:\n{log.read_text()}")
+            time.sleep(0.3)
+        rng = random.Random(7)
+
+        def search_path() -> str:
+            from urllib.parse import quote
+
+            kind = rng.choices([k for k, _w in SEARCHES], [w for _k, w in SEARCHES])[0]
+            name, phone = rng.choice(people)
+            query = {
+                "phone prefix": lambda: f"q={phone[:7]}",
+                "full name": lambda: f"q={quote(name)}",
+                "external id": lambda: f"q=B{rng.choice(ids)}",
+                "name prefix": lambda: f"q={quote(name[:2])}",
+                "grade filter": lambda: "grade=gold&sort=-predicted_clv",
+                "list by value": lambda: "sort=-predicted_clv",
+            }[kind]()
+            return f"/api/v1/customers?{query}&limit=20"
+
+        def run(make_path) -> dict:
+            paths = [make_path() for _ in range(requests)]
+            latencies: list[float] = []
+            failures = [0]
+            lock = threading.Lock()
+            work = iter(paths)
+
+            def client() -> None:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                headers = {"Authorization": f"Bearer {token}"}
+                mine = []
+                while True:
+                    with lock:
+                        path = next(work, None)
+                    if path is None:
+                        break
+                    start = time.perf_counter()
+                    connection.request("GET", path, headers=headers)
+                    response = connection.getresponse()
+                    response.read()
+                    mine.append(time.perf_counter() - start)
+                    if response.status != 200:
+                        with lock:
+                            failures[0] += 1
+                with lock:
+                    latencies.extend(mine)
+                connection.close()
+
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            start = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            wall = time.perf_counter() - start
+            ms = np.array(latencies) * 1000
+            return {
+                "requests": len(latencies),
+                "failed": failures[0],
+                "per_second": len(latencies) / wall,
+                "p50": float(np.percentile(ms, 50)),
+                "p95": float(np.percentile(ms, 95)),
+                "p99": float(np.percentile(ms, 99)),
+            }
+
+        run(search_path)  # warm the server's caches and connection pools; not reported
+        return {
+            "search": run(search_path),
+            "360": run(lambda: f"/api/v1/customers/{rng.choice(ids)}"),
+            "clients": clients,
+            "workers": workers,
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 WORKERS = {"score": worker_score, "import": worker_import}
@@ -302,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a PostgreSQL server to create the benchmark's database on",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent API clients")
+    parser.add_argument("--requests", type=int, default=2000, help="API requests per endpoint")
+    parser.add_argument("--workers", type=int, default=2, help="patron serve worker processes")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -349,7 +496,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['customers_matched']:,} matched, {r['customers_merged']:,} merged  "
                 f"[{_stages(r['stages'])}]"
             )
-        # measure_api(url)  -- the lead adds the API p95 part here (see measure_api).
+        api = measure_api(url, clients=args.clients, requests=args.requests, workers=args.workers)
+        for endpoint, target in (("search", 50), ("360", 100)):
+            r = api[endpoint]
+            print(
+                f"{endpoint + ':':<7} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
+                f"(target {target})  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "
+                f"{r['requests']:,} requests, {r['failed']} failed; {api['clients']} clients, "
+                f"{api['workers']} server workers"
+            )
     finally:
         if not args.keep:
             _database(args.url, name, create=False)

@@ -19,6 +19,7 @@ __all__ = ["register", "serve_app"]
 
 Host = Annotated[str, typer.Option("--host", help=_("serve.opt_host"))]
 Port = Annotated[int, typer.Option("--port", min=1, max=65535, help=_("serve.opt_port"))]
+Workers = Annotated[int, typer.Option("--workers", min=1, max=64, help=_("serve.opt_workers"))]
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +27,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve", help=_("serve.help"))
     def serve(
-        host: Host = "127.0.0.1", port: Port = 8000, database_url: DatabaseUrl = None
+        host: Host = "127.0.0.1",
+        port: Port = 8000,
+        database_url: DatabaseUrl = None,
+        workers: Workers = 1,
     ) -> None:
+        import os
+
+        from patron.crm.db import database_url as resolve
         from patron.crm.migrate import SchemaError
         from patron.web.app import create_app
 
@@ -36,15 +43,24 @@ def register(app: typer.Typer) -> None:
         except SchemaError as error:
             Console(stderr=True).print(f"[bold red]{_('cli.error')}:[/] {error}", highlight=False)
             raise typer.Exit(2) from None
-        serve_app(application, host=host, port=port)
+        if workers > 1:
+            # Each worker process builds its own app (and connection pool) from the URL.
+            application.state.engine.dispose()
+            os.environ["PATRON_DATABASE_URL"] = resolve(database_url)
+            application = "patron.web.app:create_app"
+        serve_app(application, host=host, port=port, workers=workers)
 
 
-def serve_app(application, *, host: str, port: int) -> None:
-    """Run ``application`` until interrupted, saying where to open it."""
+def serve_app(application, *, host: str, port: int, workers: int = 1) -> None:
+    """Run ``application`` until interrupted, saying where to open it.
+
+    ``application`` is an app, or with several ``workers`` the import path of a factory.
+    """
     import uvicorn
 
     Console().print(_("serve.listening", url=f"http://{_url_host(host)}:{port}"), highlight=False)
-    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+    options = {"factory": True, "workers": workers} if workers > 1 else {}
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False, **options)
 
 
 def _url_host(host: str) -> str:
