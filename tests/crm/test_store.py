@@ -54,3 +54,15 @@ def test_the_same_file_cannot_be_recorded_twice(session):
         session.add(ImportBatch(kind="orders", filename="a.csv", sha256="ab" * 32, source="a"))
     with pytest.raises(IntegrityError):
         session.flush()
+
+
+def test_migrations_create_exactly_the_tables_the_code_declares(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from patron.crm.tables import Base
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []

@@ -35,6 +35,9 @@ class Customer(Base):
         Index("ix_customers_email_norm", "email_norm"),
         Index("ix_customers_name", "name"),
         Index("ix_customers_owner_id", "owner_id"),
+        # Merges look up who points at a customer; lists sort by the newest.
+        Index("ix_customers_merged_into_id", "merged_into_id"),
+        Index("ix_customers_created_at", "created_at"),
         CheckConstraint("gender IN ('female','male','other')", "gender"),
     )
 

@@ -39,6 +39,7 @@ class ScoreSnapshot(Base):
     __table_args__ = (
         Index("ix_score_snapshots_customer_id_run_id", "customer_id", "run_id"),
         Index("ix_score_snapshots_run_id_predicted_clv", "run_id", "predicted_clv"),
+        Index("ix_score_snapshots_run_id_last_purchase", "run_id", "last_purchase"),
     )
 
     run_id: Mapped[int] = mapped_column(
