@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from patron.crm.tables import ScoreSnapshot, ScoringRun
+from patron.crm.tables.scores import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -54,31 +55,7 @@ CUSTOMER_FIELDS = (
 )
 
 #: Every column of a score snapshot (``patron analyze``'s customer table).
-SCORE_FIELDS = (
-    "orders",
-    "total_spend",
-    "first_purchase",
-    "last_purchase",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "rfm_r",
-    "rfm_f",
-    "rfm_m",
-    "rfm_segment",
-    "p_alive",
-    "expected_purchases",
-    "expected_spend",
-    "predicted_clv",
-    "clv_low",
-    "clv_high",
-    "grade",
-    "grade_reason",
-    "lifecycle_stage",
-    "churn_risk",
-    "next_best_action",
-)
+SCORE_FIELDS = SNAPSHOT_COLUMNS
 
 #: The score fields a customer list shows beside the profile.
 LIST_SCORE_FIELDS = (

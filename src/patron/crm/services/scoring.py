@@ -29,6 +29,7 @@ from patron.crm.services import bulk, tasks
 from patron.crm.services.errors import Invalid, NotFound
 from patron.crm.services.imports import DEFAULT_TIMEZONE
 from patron.crm.tables import ScoringRun
+from patron.crm.tables.scores import SNAPSHOT_COLUMNS
 from patron.errors import ConvergenceError, InputError
 from patron.i18n import _
 
@@ -42,33 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["MIGRATION_BY", "run_scoring", "get_run", "list_runs", "migration", "distribution"]
 
 MIGRATION_BY = ("grade", "lifecycle_stage")
-
-#: Snapshot columns, in the analyze customer table's names (``T`` is stored as ``t``).
-_SNAPSHOT = (
-    "orders",
-    "total_spend",
-    "first_purchase",
-    "last_purchase",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "rfm_r",
-    "rfm_f",
-    "rfm_m",
-    "rfm_segment",
-    "p_alive",
-    "expected_purchases",
-    "expected_spend",
-    "predicted_clv",
-    "clv_low",
-    "clv_high",
-    "grade",
-    "grade_reason",
-    "lifecycle_stage",
-    "churn_risk",
-    "next_best_action",
-)
 
 
 def run_scoring(
@@ -230,7 +204,7 @@ def _store_snapshots(session: Session, run_id: int, customers: pa.Table) -> int:
         "run_id": pa.array([run_id] * n, pa.int64()),
         "customer_id": pc.cast(customers["customer_id"], pa.int64()),
     }
-    for name in _SNAPSHOT:
+    for name in SNAPSHOT_COLUMNS:
         column = customers[name]
         if pa.types.is_dictionary(column.type):
             column = pc.cast(column, pa.string())

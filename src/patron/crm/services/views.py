@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from patron.crm.contacts import mask_email, mask_name, mask_phone
 from patron.crm.services.customer_search import iter_customers
+from patron.crm.tables.scores import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -44,29 +45,7 @@ EXPORT_FIELDS = (
     "tags",
     "created_at",
     "updated_at",
-    "orders",
-    "total_spend",
-    "first_purchase",
-    "last_purchase",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "rfm_r",
-    "rfm_f",
-    "rfm_m",
-    "rfm_segment",
-    "p_alive",
-    "expected_purchases",
-    "expected_spend",
-    "predicted_clv",
-    "clv_low",
-    "clv_high",
-    "grade",
-    "grade_reason",
-    "lifecycle_stage",
-    "churn_risk",
-    "next_best_action",
+    *SNAPSHOT_COLUMNS,
 )
 
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

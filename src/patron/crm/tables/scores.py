@@ -14,7 +14,35 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.crm.tables.base import Base, Id, created_column, id_column
 
-__all__ = ["ScoringRun", "ScoreSnapshot"]
+__all__ = ["SNAPSHOT_COLUMNS", "ScoringRun", "ScoreSnapshot"]
+
+#: Every score column of a snapshot, in the names of ``patron analyze``'s customer table
+#: (its ``CUSTOMER_COLUMNS`` after the id, and the grade's reason); ``T`` is stored as ``t``.
+SNAPSHOT_COLUMNS = (
+    "orders",
+    "total_spend",
+    "first_purchase",
+    "last_purchase",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_segment",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "predicted_clv",
+    "clv_low",
+    "clv_high",
+    "grade",
+    "grade_reason",
+    "lifecycle_stage",
+    "churn_risk",
+    "next_best_action",
+)
 
 
 class ScoringRun(Base):
