@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from patron.crm.contacts import mask_name
+from patron.crm.services import permissions
 from patron.crm.services.errors import Invalid, NotFound
 from patron.crm.services.views import mask_text
 from patron.crm.tables import TASK_KINDS, TASK_STATUSES, Customer, Task, User
@@ -31,6 +32,8 @@ __all__ = [
     "task_view",
     "task_row",
     "task_detail",
+    "customer_panel",
+    "dashboard_tasks",
 ]
 
 _Owner = aliased(User, name="owner")
@@ -241,3 +244,26 @@ def customer_tasks(
         "closed": [task_row(row, now) for row in closed_rows],
         "closed_total": int(closed_total or 0),
     }
+
+
+def customer_panel(session: Session, customer_id: int, *, mask: bool) -> dict[str, Any]:
+    """:func:`customer_tasks`, masked for a reader who must not see personal data."""
+    panel = customer_tasks(session, customer_id)
+    for key in ("open", "closed"):
+        panel[key] = [task_view(task, mask=mask) for task in panel[key]]
+    return panel
+
+
+def dashboard_tasks(session: Session, user: User) -> dict[str, Any]:
+    """The dashboard's task figures: the reader's own, and every owner's for managers.
+
+    Returns ``{"mine": {"open", "overdue"}, "owners": [...] or None}``; ``owners`` is
+    :func:`owner_counts` for readers holding ``tasks.assign``.
+    """
+    now = utcnow()
+    late = func.sum(case((Task.due_at < now, 1), else_=0))
+    n, overdue = session.execute(
+        select(func.count(), late).where(Task.owner_id == user.id, Task.status == "open")
+    ).one()
+    owners = owner_counts(session, now=now) if permissions.can(user, "tasks.assign") else None
+    return {"mine": {"open": int(n), "overdue": int(overdue or 0)}, "owners": owners}

@@ -23,7 +23,9 @@ from patron.crm.services.customers import get_customer
 from patron.crm.services.errors import Conflict, Forbidden, Invalid, NotFound
 from patron.crm.services.task_levels import service_level_hours
 from patron.crm.services.task_lists import (
+    customer_panel,
     customer_tasks,
+    dashboard_tasks,
     list_tasks,
     owner_counts,
     task_detail,
@@ -51,6 +53,8 @@ __all__ = [
     "customer_tasks",
     "task_view",
     "task_detail",
+    "customer_panel",
+    "dashboard_tasks",
 ]
 
 TITLE_LENGTH = 200

@@ -7,11 +7,11 @@ language (``lang`` cookie, else the browser's) and time zone.
 
 from fastapi import APIRouter
 
-from patron.web.pages import admin, auth, customers, dashboard, imports, scoring
+from patron.web.pages import admin, auth, customers, dashboard, imports, scoring, tasks
 from patron.web.pages.routing import render_error
 
 __all__ = ["router", "render_error"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, dashboard, customers, imports, scoring, admin):
+for _module in (auth, dashboard, customers, imports, scoring, admin, tasks):
     router.include_router(_module.router)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 
-from patron.crm.services import customers, touchpoints, users, views
+from patron.crm.services import customers, tasks, touchpoints, users, views
 from patron.crm.services.errors import Invalid
 from patron.crm.tables import TOUCHPOINT_CHANNELS, TOUCHPOINT_KINDS
 from patron.i18n import _
@@ -154,6 +154,7 @@ def _customer_page(
         error=error,
         error_field=error_field,
         saved=saved,
+        tasks_panel=tasks.customer_panel(session, data["customer"]["id"], mask=v.masked),
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from patron.crm.services import scoring
+from patron.crm.services import scoring, tasks
 from patron.i18n import _
 from patron.web.deps import SessionDep
 from patron.web.pages.charts import shares_chart
@@ -46,6 +46,7 @@ def dashboard(
         "latest": latest,
         "previous": runs[1] if len(runs) > 1 else None,
         "migration": None,
+        "tasks_summary": tasks.dashboard_tasks(session, v.user),
     }
     if latest is not None:
         grades = scoring.distribution(session, latest.id, by="grade")
