@@ -167,3 +167,43 @@ def cdnow_summary():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return patron.summarize(patron.datasets.cdnow(sample=True), as_of="1997-09-30")
+
+
+# --------------------------------------------------------------------------- browser
+
+#: Debian's Chromium (never ``playwright install``: it downloads a browser build), started
+#: without the background services that call Google (the machines have no way out).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def browser_unavailable(reason: str):
+    """Skip, or fail when ``PATRON_REQUIRE_BROWSER=1`` (CI): a missing browser never passes."""
+    if os.environ.get("PATRON_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"PATRON_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by Playwright, for the browser tests."""
+    if not os.path.exists(CHROMIUM):
+        browser_unavailable(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("browser tests need Playwright (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -8,7 +8,6 @@ Screenshots go to ``tests/report/output/`` for a person to look at.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,40 +17,8 @@ from patron.i18n import _, set_language
 from patron.report import render_report
 from patron.value.analyze import analyze
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 OUTPUT = Path(__file__).parent / "output"
 CJK_FONTS = ("CJK", "Source Han", "Microsoft YaHei", "PingFang", "WenQuanYi", "Hiragino")
-
-
-def _unavailable(reason: str):
-    if os.environ.get("PATRON_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"PATRON_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("browser tests need Playwright (pip install -e '.[test]')")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ look at. Without ``/usr/bin/chromium`` (or Playwright) these tests are skipped, 
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
@@ -35,44 +34,12 @@ from patron.crm.services import customers, imports, scoring, touchpoints
 from patron.crm.tables import ImportBatch, ScoringRun, User
 from patron.i18n import _
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 OUTPUT = Path(__file__).parent / "output"
 CJK_FONTS = ("CJK", "Source Han", "Microsoft YaHei", "PingFang", "WenQuanYi", "Hiragino")
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 PHONE_NUMBER = "13812345678"
 LANGS = ("en", "zh-CN")
-
-
-def _unavailable(reason: str):
-    if os.environ.get("PATRON_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"PATRON_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("browser tests need Playwright (pip install -e '.[test]')")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # -- the server -----------------------------------------------------------------------------
