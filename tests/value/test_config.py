@@ -76,3 +76,12 @@ def test_bad_settings_name_the_file_and_key(tmp_path, text, message):
 def test_a_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_tables_other_parts_read_are_accepted(tmp_path):
+    path = tmp_path / "patron.toml"
+    path.write_text(
+        '[feedback]\npositive = ["赞"]\n[tasks.service_level_hours]\ndetractor = 24\n',
+        encoding="utf-8",
+    )
+    assert load_settings(path).grades.names  # no "unknown setting"

@@ -190,14 +190,13 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         stages = _section(StageRules, data.pop("lifecycle", {}), file, "lifecycle.")
         risk = _section(RiskRules, data.pop("risk", {}), file, "risk.")
         plays = data.pop("playbook", None)
-        data.pop("tasks", None)  # follow-up task service levels: patron.crm.services.task_levels
+        # Tables other parts read: follow-up task service levels
+        # (patron.crm.services.task_levels) and the feedback analyser (patron.feedback).
+        for elsewhere in ("tasks", "feedback"):
+            data.pop(elsewhere, None)
         for key, value in data.items():
-            raise _bad(
-                file,
-                key,
-                value,
-                _("value.unknown_key", known="analyze, grades, lifecycle, risk, playbook, tasks"),
-            )
+            known = "analyze, grades, lifecycle, risk, playbook, tasks, feedback"
+            raise _bad(file, key, value, _("value.unknown_key", known=known))
         settings = replace(
             settings,
             **analyze,
