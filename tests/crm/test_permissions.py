@@ -34,6 +34,7 @@ def test_every_role_has_its_permissions():
         "merges.read",
         "tasks.read",
         "tasks.write",
+        "points.write",
     }
     assert allowed("analyst") == {
         "customers.read",

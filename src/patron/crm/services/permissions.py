@@ -6,7 +6,8 @@ never compare role names themselves, so changing what a role may do is one edit 
 - admin: everything (users and settings included);
 - manager: everything except managing users and settings;
 - staff: customers (read and write), touchpoints, follow-up tasks (open, and close their
-  own), and reading imports, scores and merges; managers also reassign tasks;
+  own), earning and redeeming points, and reading imports, scores and merges; managers
+  also reassign tasks, adjust points and edit the loyalty programme;
 - analyst: read-only, with personal data masked (:func:`masks_personal_data`), and the
   customer export (masked as well). Analysts do not read the audit log: its before/after
   values hold phones and emails unmasked.
@@ -41,6 +42,9 @@ PERMISSIONS = frozenset(
         "tasks.read",
         "tasks.write",
         "tasks.assign",
+        "points.write",
+        "points.adjust",
+        "loyalty.manage",
     }
 )
 
@@ -54,6 +58,7 @@ _STAFF = frozenset(
         "merges.read",
         "tasks.read",
         "tasks.write",
+        "points.write",
     }
 )
 _ANALYST = frozenset(
