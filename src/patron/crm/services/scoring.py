@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
 
-from patron.crm.services import bulk, tasks
+from patron.crm.services import bulk, feedback, tasks
 from patron.crm.services.errors import Invalid, NotFound
 from patron.crm.services.imports import DEFAULT_TIMEZONE
 from patron.crm.tables import ScoringRun
@@ -96,7 +96,13 @@ def run_scoring(
             if count == 0:
                 raise Invalid(_("scoring.no_orders"))
             analysis = _analyze(
-                Path(work) / "orders.parquet", as_of, model, horizon, config, progress
+                Path(work) / "orders.parquet",
+                as_of,
+                model,
+                horizon,
+                config,
+                progress,
+                satisfaction=feedback.satisfaction_by_customer(session),
             )
         except (InputError, ConvergenceError) as error:
             run.status, run.message = "failed", str(error)
@@ -182,7 +188,7 @@ def _export_orders(session: Session, work: Path, timezone: str) -> int:
     return table.num_rows
 
 
-def _analyze(path, as_of, model, horizon, config, progress) -> Analysis:
+def _analyze(path, as_of, model, horizon, config, progress, *, satisfaction=None) -> Analysis:
     from patron.value.analyze import analyze
 
     @contextlib.contextmanager
@@ -191,7 +197,15 @@ def _analyze(path, as_of, model, horizon, config, progress) -> Analysis:
         yield
         progress(key, 1, 1)
 
-    return analyze(path, as_of=as_of, model=model, horizon=horizon, config=config, step=step)
+    return analyze(
+        path,
+        as_of=as_of,
+        model=model,
+        horizon=horizon,
+        config=config,
+        satisfaction=satisfaction,
+        step=step,
+    )
 
 
 def _store_snapshots(session: Session, run_id: int, customers: pa.Table) -> int:
