@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.api import auth, customers, exports, imports, merges, scoring, tasks
+from patron.web.api import (
+    auth,
+    customers,
+    exports,
+    feedback,
+    imports,
+    merges,
+    scoring,
+    surveys,
+    tasks,
+)
 from patron.web.schemas import ErrorOut
 
 __all__ = ["router"]
@@ -27,5 +37,5 @@ ERRORS = {
 }
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
-for _module in (auth, customers, imports, scoring, merges, exports, tasks):
+for _module in (auth, customers, imports, scoring, merges, exports, tasks, feedback, surveys):
     router.include_router(_module.router)

@@ -7,11 +7,21 @@ language (``lang`` cookie, else the browser's) and time zone.
 
 from fastapi import APIRouter
 
-from patron.web.pages import admin, auth, customers, dashboard, imports, scoring, tasks
+from patron.web.pages import (
+    admin,
+    auth,
+    customers,
+    dashboard,
+    feedback,
+    imports,
+    scoring,
+    survey,
+    tasks,
+)
 from patron.web.pages.routing import render_error
 
 __all__ = ["router", "render_error"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, dashboard, customers, imports, scoring, admin, tasks):
+for _module in (auth, dashboard, customers, imports, scoring, admin, tasks, feedback, survey):
     router.include_router(_module.router)

@@ -40,6 +40,8 @@ def dashboard(
     v: Annotated[Viewer, Depends(viewer("scoring.read"))],
 ) -> Response:
     """KPI cards, grade and stage charts, and the grade migration since the previous run."""
+    from patron.web.pages.feedback import dashboard_panel
+
     runs = finished_runs(session, 2)
     latest = runs[0] if runs else None
     context: dict = {
@@ -47,6 +49,7 @@ def dashboard(
         "previous": runs[1] if len(runs) > 1 else None,
         "migration": None,
         "tasks_summary": tasks.dashboard_tasks(session, v.user),
+        "nps": dashboard_panel(session, v),
     }
     if latest is not None:
         grades = scoring.distribution(session, latest.id, by="grade")
