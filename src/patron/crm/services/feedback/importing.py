@@ -145,9 +145,9 @@ def import_feedback(
             result.rejected.append(
                 {
                     "line": line,
-                    "column": _COLUMN_OF.get(refusal.field or "", refusal.field),
+                    "column": refusal.field,
                     "reason": refusal.message,
-                    "value": values.get(_COLUMN_OF.get(refusal.field or "", "") or "", ""),
+                    "value": _cell(values, refusal.field),
                 }
             )
             continue
@@ -173,9 +173,11 @@ def import_feedback(
     return result
 
 
-# A service error's field, as the file's column it came from.
-_COLUMN_OF = {"customer_id": "customer_id", "type": "type", "channel": "channel", "text": "text"}
-_COLUMN_OF |= {"occurred_at": "occurred_at", "language": "language"}
+def _cell(values: dict[str, str], field: str | None) -> str:
+    """The cell a refusal is about (the services name fields as the file's columns)."""
+    if field == "customer_id":
+        return values.get("customer_id") or values.get("phone") or values.get("email") or ""
+    return values.get(field or "", "")
 
 
 def _columns(header: list[str], filename: str) -> dict[str, int]:
