@@ -10,76 +10,106 @@ row; what no single row can say is checked here, by sums:
 5. its debt is what its debits took beyond the lots they consumed;
 6. no debit consumed more than it took, nor a lot of another account.
 
-The tests run this after every step of a random walk; the benchmark at its end.
+The tests run this after every step of a random walk, and the benchmark at its end, so
+the statements are plain SQL written once (both databases speak it), with the accounts to
+look at as one expanding parameter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, literal, select
-
-from patron.crm.tables import LoyaltyAccount, LoyaltyAllocation, LoyaltyEntry, LoyaltyLot
+from sqlalchemy import bindparam, text
 
 if TYPE_CHECKING:
+    from sqlalchemy import TextClause
     from sqlalchemy.orm import Session
 
 __all__ = ["check_invariants"]
+
+_ACCOUNTS = """
+SELECT a.id, a.balance, a.debt,
+       COALESCE(e.points, 0), COALESCE(l.remaining, 0),
+       COALESCE(o.points, 0) - COALESCE(x.points, 0)
+FROM loyalty_accounts a
+LEFT JOIN (SELECT account_id, SUM(points) AS points FROM loyalty_entries
+           WHERE {entries} GROUP BY account_id) e ON e.account_id = a.id
+LEFT JOIN (SELECT account_id, SUM(remaining) AS remaining FROM loyalty_lots
+           WHERE {lots} GROUP BY account_id) l ON l.account_id = a.id
+LEFT JOIN (SELECT account_id, SUM(-points) AS points FROM loyalty_entries
+           WHERE points < 0 AND {entries} GROUP BY account_id) o ON o.account_id = a.id
+LEFT JOIN (SELECT e.account_id, SUM(al.points) AS points FROM loyalty_allocations al
+           JOIN loyalty_entries e ON e.id = al.entry_id
+           WHERE {entries_e} GROUP BY e.account_id) x ON x.account_id = a.id
+WHERE {accounts}
+ORDER BY a.id
+"""
+
+_RUNNING = """
+SELECT id, account_id, balance_after, running FROM (
+  SELECT id, account_id, balance_after,
+         SUM(points) OVER (PARTITION BY account_id ORDER BY id) AS running
+  FROM loyalty_entries WHERE {entries}
+) r WHERE balance_after <> running ORDER BY id LIMIT 20
+"""
+
+_LOTS = """
+SELECT l.id, l.points, l.remaining, COALESCE(SUM(al.points), 0)
+FROM loyalty_lots l LEFT JOIN loyalty_allocations al ON al.lot_id = l.id
+WHERE {lots_l}
+GROUP BY l.id, l.points, l.remaining
+HAVING l.remaining <> l.points - COALESCE(SUM(al.points), 0)
+    OR l.remaining < 0 OR l.remaining > l.points
+ORDER BY l.id LIMIT 20
+"""
+
+_DEBITS = """
+SELECT e.id, e.points, SUM(al.points)
+FROM loyalty_entries e JOIN loyalty_allocations al ON al.entry_id = e.id
+WHERE {entries_e}
+GROUP BY e.id, e.points
+HAVING SUM(al.points) > -e.points OR e.points > 0
+ORDER BY e.id LIMIT 20
+"""
+
+_CROSSED = """
+SELECT al.id FROM loyalty_allocations al
+JOIN loyalty_entries e ON e.id = al.entry_id
+JOIN loyalty_lots l ON l.id = al.lot_id
+WHERE l.account_id <> e.account_id AND {entries_e}
+ORDER BY al.id LIMIT 20
+"""
+
+
+@cache
+def _statement(template: str, some: bool) -> TextClause:
+    """``template`` for every account, or for the accounts of the ``ids`` parameter."""
+    columns = {
+        "accounts": "a.id",
+        "entries": "account_id",
+        "entries_e": "e.account_id",
+        "lots": "account_id",
+        "lots_l": "l.account_id",
+    }
+    where = {name: f"{column} IN :ids" if some else "1 = 1" for name, column in columns.items()}
+    statement = text(template.format(**where))
+    return statement.bindparams(bindparam("ids", expanding=True)) if some else statement
 
 
 def check_invariants(session: Session, account_ids: Iterable[int] | None = None) -> list[str]:
     """Every broken invariant, one sentence each (an empty list when the ledger is sound)."""
     ids = sorted(set(account_ids)) if account_ids is not None else None
+    if ids is not None and not ids:
+        return []
+    params = {"ids": ids} if ids is not None else {}
 
-    def only(column):
-        return column.in_(ids) if ids is not None else literal(True)
+    def rows(template: str):
+        return session.execute(_statement(template, ids is not None), params).all()
 
     problems: list[str] = []
-    a, e, lot, al = LoyaltyAccount, LoyaltyEntry, LoyaltyLot, LoyaltyAllocation
-
-    entry_sums = (
-        select(e.account_id, func.sum(e.points).label("points"))
-        .where(only(e.account_id))
-        .group_by(e.account_id)
-        .subquery()
-    )
-    lot_sums = (
-        select(lot.account_id, func.sum(lot.remaining).label("remaining"))
-        .where(only(lot.account_id))
-        .group_by(lot.account_id)
-        .subquery()
-    )
-    owed = (
-        select(e.account_id, func.sum(-e.points).label("points"))
-        .where(only(e.account_id), e.points < 0)
-        .group_by(e.account_id)
-        .subquery()
-    )
-    allocated = (
-        select(e.account_id, func.sum(al.points).label("points"))
-        .join(e, e.id == al.entry_id)
-        .where(only(e.account_id))
-        .group_by(e.account_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            a.id,
-            a.balance,
-            a.debt,
-            func.coalesce(entry_sums.c.points, 0),
-            func.coalesce(lot_sums.c.remaining, 0),
-            func.coalesce(owed.c.points, 0) - func.coalesce(allocated.c.points, 0),
-        )
-        .outerjoin(entry_sums, entry_sums.c.account_id == a.id)
-        .outerjoin(lot_sums, lot_sums.c.account_id == a.id)
-        .outerjoin(owed, owed.c.account_id == a.id)
-        .outerjoin(allocated, allocated.c.account_id == a.id)
-        .where(only(a.id))
-        .order_by(a.id)
-    ).all()
-    for account, balance, debt, entries, remaining, unallocated in rows:
+    for account, balance, debt, entries, remaining, unallocated in rows(_ACCOUNTS):
         if balance != entries:
             problems.append(f"account {account}: balance {balance} != sum of entries {entries}")
         if balance != remaining - debt:
@@ -92,57 +122,14 @@ def check_invariants(session: Session, account_ids: Iterable[int] | None = None)
             )
         if debt < 0 or balance + debt < 0 or (debt and balance != -debt):
             problems.append(f"account {account}: balance {balance} with debt {debt}")
-
-    running = (
-        select(
-            e.id,
-            e.account_id,
-            e.balance_after,
-            func.sum(e.points).over(partition_by=e.account_id, order_by=e.id).label("running"),
-        )
-        .where(only(e.account_id))
-        .subquery()
-    )
-    for entry, account, after, total in session.execute(
-        select(running).where(running.c.balance_after != running.c.running).limit(20)
-    ):
+    for entry, account, after, running in rows(_RUNNING):
         problems.append(
-            f"account {account}: entry {entry} says balance {after}, the entries sum to {total}"
+            f"account {account}: entry {entry} says balance {after}, the entries sum to {running}"
         )
-
-    lot_use = (
-        select(lot.id, lot.points, lot.remaining, func.coalesce(func.sum(al.points), 0))
-        .outerjoin(al, al.lot_id == lot.id)
-        .where(only(lot.account_id))
-        .group_by(lot.id, lot.points, lot.remaining)
-        .having(
-            (lot.remaining != lot.points - func.coalesce(func.sum(al.points), 0))
-            | (lot.remaining < 0)
-            | (lot.remaining > lot.points)
-        )
-        .limit(20)
-    )
-    for lot_id, points, remaining, used in session.execute(lot_use):
-        problems.append(f"lot {lot_id}: {points} points, {used} allocated, {remaining} remaining")
-
-    over = (
-        select(e.id, e.points, func.sum(al.points))
-        .join(al, al.entry_id == e.id)
-        .where(only(e.account_id))
-        .group_by(e.id, e.points)
-        .having((func.sum(al.points) > -e.points) | (e.points > 0))
-        .limit(20)
-    )
-    for entry, points, used in session.execute(over):
+    for lot, points, remaining, used in rows(_LOTS):
+        problems.append(f"lot {lot}: {points} points, {used} allocated, {remaining} remaining")
+    for entry, points, used in rows(_DEBITS):
         problems.append(f"entry {entry} ({points} points) consumed {used} points of lots")
-
-    crossed = (
-        select(al.id)
-        .join(e, e.id == al.entry_id)
-        .join(lot, and_(lot.id == al.lot_id, lot.account_id != e.account_id))
-        .where(only(e.account_id))
-        .limit(20)
-    )
-    for allocation in session.scalars(crossed):
+    for (allocation,) in rows(_CROSSED):
         problems.append(f"allocation {allocation} takes from another account's lot")
     return problems

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from patron.crm.services.loyalty.rules import add_months
 from patron.crm.tables import LoyaltyAllocation, LoyaltyEntry, LoyaltyLot
@@ -26,7 +26,16 @@ if TYPE_CHECKING:
 
     from patron.crm.tables import LoyaltyAccount, LoyaltyProgram, User
 
-__all__ = ["Posting", "credit", "debit", "open_lots", "expire_due", "take", "lots_by_expiry"]
+__all__ = [
+    "Posting",
+    "credit",
+    "debit",
+    "open_lots",
+    "lots_for_debit",
+    "expire_due",
+    "take",
+    "lots_by_expiry",
+]
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,39 @@ def open_lots(session: Session, account: LoyaltyAccount) -> list[LoyaltyLot]:
         select(LoyaltyLot)
         .where(LoyaltyLot.account_id == account.id, LoyaltyLot.remaining > 0)
         .order_by(LoyaltyLot.expires_at.is_(None), LoyaltyLot.expires_at, LoyaltyLot.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+def lots_for_debit(
+    session: Session, account: LoyaltyAccount, points: int, now: dt.datetime
+) -> list[LoyaltyLot]:
+    """The open lots a debit of ``points`` at ``now`` touches, first to expire first.
+
+    That is every lot already due (it must expire before anything is taken) and then just
+    enough lots to cover ``points``: an account with years of small earns is not read in
+    full for each redemption. One query: a running sum in expiry order, and the total of
+    the due lots, as window functions.
+    """
+    fifo = (LoyaltyLot.expires_at.is_(None), LoyaltyLot.expires_at, LoyaltyLot.id)
+    due = case((LoyaltyLot.expires_at <= now, LoyaltyLot.remaining), else_=0)
+    window = (
+        select(
+            LoyaltyLot.id.label("id"),
+            (func.sum(LoyaltyLot.remaining).over(order_by=fifo) - LoyaltyLot.remaining).label(
+                "before"
+            ),
+            func.sum(due).over().label("due"),
+        )
+        .where(LoyaltyLot.account_id == account.id, LoyaltyLot.remaining > 0)
+        .subquery()
+    )
+    query = (
+        select(LoyaltyLot)
+        .join(window, window.c.id == LoyaltyLot.id)
+        .where(window.c.before < window.c.due + points)
+        .order_by(*fifo)
         .execution_options(populate_existing=True)
     )
     return list(session.scalars(query))

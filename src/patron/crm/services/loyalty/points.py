@@ -135,7 +135,8 @@ def redeem(
     account = lock_account(session, customer.id, program=program, now=now, create=False)
     if account is None or account.balance < points:
         raise _insufficient(points, account.balance if account else 0)
-    expired, lots = ledger.expire_due(session, account, ledger.open_lots(session, account), now)
+    lots = ledger.lots_for_debit(session, account, points, now)
+    expired, lots = ledger.expire_due(session, account, lots, now)
     if account.balance < points:
         raise _insufficient(points, account.balance, expired=-sum(e.points for e in expired))
     posting = ledger.Posting(
@@ -189,9 +190,8 @@ def adjust(
     else:
         if account is None or account.balance < -points:
             raise _insufficient(-points, account.balance if account else 0, adjust=True)
-        _expired, lots = ledger.expire_due(
-            session, account, ledger.open_lots(session, account), now
-        )
+        lots = ledger.lots_for_debit(session, account, -points, now)
+        _expired, lots = ledger.expire_due(session, account, lots, now)
         if account.balance < -points:
             raise _insufficient(-points, account.balance, adjust=True)
         entry = ledger.debit(
