@@ -16,6 +16,7 @@ from patron.web.api import (
     feedback,
     imports,
     merges,
+    points,
     scoring,
     surveys,
     tasks,
@@ -37,5 +38,16 @@ ERRORS = {
 }
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
-for _module in (auth, customers, imports, scoring, merges, exports, tasks, feedback, surveys):
+for _module in (
+    auth,
+    customers,
+    imports,
+    scoring,
+    merges,
+    exports,
+    tasks,
+    feedback,
+    surveys,
+    points,
+):
     router.include_router(_module.router)
