@@ -14,6 +14,7 @@ from patron.web.pages import (
     dashboard,
     feedback,
     imports,
+    loyalty,
     scoring,
     survey,
     tasks,
@@ -23,5 +24,16 @@ from patron.web.pages.routing import render_error
 __all__ = ["router", "render_error"]
 
 router = APIRouter(include_in_schema=False)
-for _module in (auth, dashboard, customers, imports, scoring, admin, tasks, feedback, survey):
+for _module in (
+    auth,
+    dashboard,
+    customers,
+    imports,
+    scoring,
+    admin,
+    tasks,
+    feedback,
+    survey,
+    loyalty,
+):
     router.include_router(_module.router)

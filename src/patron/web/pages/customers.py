@@ -23,6 +23,7 @@ from patron.web.deps import SessionDep, csrf_protect
 from patron.web.pages.charts import score_history_chart
 from patron.web.pages.dashboard import finished_runs
 from patron.web.pages.feedback import customer_panel
+from patron.web.pages.loyalty import points_panel
 from patron.web.pages.render import Viewer, render
 from patron.web.pages.routing import PageRoute, redirect, viewer
 
@@ -157,6 +158,7 @@ def _customer_page(
         saved=saved,
         tasks_panel=tasks.customer_panel(session, data["customer"]["id"], mask=v.masked),
         feedback=customer_panel(session, v, data["customer"]["id"]),
+        points=points_panel(session, v, data["customer"]["id"]),
     )
 
 

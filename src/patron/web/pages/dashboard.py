@@ -41,6 +41,7 @@ def dashboard(
 ) -> Response:
     """KPI cards, grade and stage charts, and the grade migration since the previous run."""
     from patron.web.pages.feedback import dashboard_panel
+    from patron.web.pages.loyalty import liability_panel
 
     runs = finished_runs(session, 2)
     latest = runs[0] if runs else None
@@ -50,6 +51,7 @@ def dashboard(
         "migration": None,
         "tasks_summary": tasks.dashboard_tasks(session, v.user),
         "nps": dashboard_panel(session, v),
+        "liability": liability_panel(session, v),
     }
     if latest is not None:
         grades = scoring.distribution(session, latest.id, by="grade")
