@@ -192,6 +192,13 @@ def import_file(
     bulk.lock(session, f"patron.import:{source}")
     now = dt.datetime.now(dt.UTC)
     _load(session, batch, data, kind=kind, actor=actor, keys=keys, now=now, progress=progress)
+    if kind == "orders":
+        # Points for the new purchases and back from the refunds, if the programme says so.
+        from patron.crm.services.loyalty import earn_for_import
+
+        points = earn_for_import(session, batch.id, actor=actor, now=now)
+        if any(points.values()):
+            batch.report = {**batch.report, "loyalty": points}
     progress("finish", 0, 1)
     batch.rejected_csv = rejected_csv(data.rejected)
     batch.status = "completed"
