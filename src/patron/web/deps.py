@@ -9,20 +9,28 @@ Who is asking comes from ``Authorization: Bearer pat_...`` (API clients) or from
 ``patron_session`` cookie (the pages and their scripts). A cookie is sent by the browser
 on its own, so every unsafe request authenticated by it must also carry the session's CSRF
 token (:func:`csrf_protect`); a bearer token is never sent implicitly and needs none.
+
+FastAPI runs a plain ``def`` dependency in a worker thread: a hop from the event loop and
+back, and under load a wait for the GIL among the other request threads. So the
+dependencies that only compute (who the user is once known, what they may do) are
+``async def`` and run in the event loop, and the session and the bearer check go to a
+thread only when they talk to the database.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPBearer
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from patron.crm.services import auth, permissions
+from patron.crm.services import auth, permissions, token_cache
 from patron.crm.services.errors import Forbidden
 from patron.crm.tables import User, WebSession
 from patron.i18n import _, get_language
@@ -42,6 +50,7 @@ __all__ = [
     "require",
     "csrf_protect",
     "writes",
+    "autocommit_reads",
     "set_session_cookie",
     "clear_session_cookie",
     "request_language",
@@ -61,35 +70,83 @@ def writes(endpoint: F) -> F:
     return endpoint
 
 
+def autocommit_reads(endpoint: F) -> F:
+    """Mark a GET endpoint whose reads need no transaction around them.
+
+    On PostgreSQL its session then runs in autocommit: each statement reads its own
+    snapshot, and the request saves the ``BEGIN`` and ``COMMIT`` round trips. For
+    endpoints that only read, in one statement or in statements that need not agree to
+    the row (a search's count and its page); the bearer check's bookkeeping (a token's
+    last use, once a minute) is then stored at once.
+    """
+    endpoint._patron_autocommit = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _endpoint(request: Request) -> Any:
+    return getattr(request.scope.get("route"), "endpoint", None)
+
+
 def _reads_only(request: Request) -> bool:
     if request.method not in ("GET", "HEAD"):
         return False
-    route = request.scope.get("route")
-    return not getattr(getattr(route, "endpoint", None), "_patron_writes", False)
+    return not getattr(_endpoint(request), "_patron_writes", False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def _autocommit_engine(request: Request) -> Engine:
+    state = request.app.state
+    engine = getattr(state, "autocommit_engine", None)
+    if engine is None:  # shares the engine's pool; made once per app
+        engine = state.autocommit_engine = state.engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return engine
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction for the request.
 
     On SQLite a read-only GET begins with a deferred ``BEGIN`` so that reading does not
     take the database's single write lock; everything else begins as the writer
     (``BEGIN IMMEDIATE``, see :mod:`patron.crm.db`) so it waits for its turn instead of
-    failing half-way.
+    failing half-way. On PostgreSQL an endpoint marked :func:`autocommit_reads` reads
+    without a transaction.
+
+    Making a session costs no I/O, so it is made in the event loop; the commit or rollback
+    at the end goes to a worker thread.
     """
-    with request.app.state.sessionmaker() as session:
-        if _reads_only(request) and request.app.state.engine.dialect.name == "sqlite":
-            session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+    state = request.app.state
+    dialect = state.engine.dialect.name
+    if dialect == "postgresql" and request.method in ("GET", "HEAD"):
+        if getattr(_endpoint(request), "_patron_autocommit", False):
+            session = state.sessionmaker(bind=_autocommit_engine(request))
+        else:
+            session = state.sessionmaker()
+    else:
+        session = state.sessionmaker()
+    try:
+        if dialect == "sqlite" and _reads_only(request):
+            await run_in_threadpool(
+                session.connection, execution_options={"sqlite_begin": "DEFERRED"}
+            )
         try:
             yield session
         except BaseException as exc:
             # A refusal that must be remembered (a failed login counts toward the rate
             # limit) says so with ``keeps_changes``; anything else leaves no trace.
-            if getattr(exc, "keeps_changes", False):
-                session.commit()
-            else:
-                session.rollback()
+            end = session.commit if getattr(exc, "keeps_changes", False) else session.rollback
+            await run_in_threadpool(_end, session, end)
             raise
-        session.commit()
+        await run_in_threadpool(_end, session, session.commit)
+    finally:
+        session.close()  # nothing left to do unless the request was cancelled half-way
+
+
+def _end(session: Session, end: Callable[[], None]) -> None:
+    try:
+        end()
+    finally:
+        session.close()
 
 
 #: The request's session; ends (commit or rollback) before the response is sent.
@@ -110,7 +167,7 @@ class Auth:
     web_session: WebSession | None = None
 
 
-def get_auth(
+async def get_auth(
     request: Request,
     session: SessionDep,
     _bearer: Annotated[Any, Depends(_bearer_scheme)] = None,
@@ -119,7 +176,9 @@ def get_auth(
     """The bearer token's user, else the session cookie's, else None.
 
     A request that sends an ``Authorization`` header is judged by it alone: a wrong token
-    is a 401, not a silent fall back to the cookie.
+    is a 401, not a silent fall back to the cookie. A token verified in the last seconds
+    (:mod:`patron.crm.services.token_cache`) is answered here without I/O; anything that
+    needs the database goes to a worker thread.
     """
     lang = request_language(request)
     header = request.headers.get("authorization")
@@ -128,14 +187,18 @@ def get_auth(
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise NotAuthenticated(_("api.bad_authorization", lang=lang), code="bad_authorization")
-        user = auth.token_user(session, secret)
+        user = None
+        if secret.startswith(auth.TOKEN_PREFIX):
+            user = token_cache.lookup(session, auth.digest(secret))
+        if user is None:
+            user = await run_in_threadpool(auth.token_user, session, secret)
         if user is None:
             raise NotAuthenticated(_("api.bad_token", lang=lang), code="bad_token")
         request.state.user = user
         return Auth(user, "bearer")
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        found = auth.session_user(session, secret)
+        found = await run_in_threadpool(auth.session_user, session, secret)
         if found is not None:
             request.state.user = found[0]
             return Auth(found[0], "cookie", found[1])
@@ -145,12 +208,12 @@ def get_auth(
 AuthDep = Annotated[Auth | None, Depends(get_auth)]
 
 
-def optional_user(auth_: AuthDep) -> User | None:
+async def optional_user(auth_: AuthDep) -> User | None:
     """The signed-in user, or None (pages redirect to the login page)."""
     return auth_.user if auth_ else None
 
 
-def current_user(request: Request, auth_: AuthDep) -> User:
+async def current_user(request: Request, auth_: AuthDep) -> User:
     """The signed-in user; 401 (with ``WWW-Authenticate: Bearer``) without one."""
     if auth_ is None:
         raise NotAuthenticated(_("api.not_authenticated", lang=request_language(request)))
@@ -187,7 +250,7 @@ def require(permission: str) -> Callable[..., User]:
     Unsafe requests are CSRF-checked on the way (see :func:`csrf_protect`).
     """
 
-    def dependency(
+    async def dependency(
         request: Request,
         user: CurrentUser,
         _csrf: Annotated[None, Depends(csrf_protect)],

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select
 
-from patron.crm.services import audit
+from patron.crm.services import audit, token_cache
 from patron.crm.services.errors import Forbidden, NotFound, ServiceError
 from patron.crm.services.permissions import can
 from patron.crm.services.users import (
@@ -361,14 +361,21 @@ def token_user(session: Session, secret: str | None) -> User | None:
     """The user of the bearer token ``secret``, or ``None``.
 
     ``None`` when the token is unknown, revoked or its user disabled; ``last_used_at`` is
-    refreshed at most once a minute.
+    refreshed at most once a minute. A token verified in the last few seconds is taken
+    from :mod:`patron.crm.services.token_cache` without a query (a revocation or a
+    disabled user in this process counts at once, one elsewhere within seconds).
     """
     if not secret or not secret.startswith(TOKEN_PREFIX):
         return None
+    token_hash = digest(secret)
+    cached = token_cache.lookup(session, token_hash)
+    if cached is not None:
+        return cached
+    seen = token_cache.generation()
     row = session.execute(
         select(ApiToken, User)
         .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest(secret))
+        .where(ApiToken.token_hash == token_hash)
     ).one_or_none()
     if row is None:
         return None
@@ -379,6 +386,7 @@ def token_user(session: Session, secret: str | None) -> User | None:
     if token.last_used_at is None or now - token.last_used_at >= LAST_SEEN_EVERY:
         token.last_used_at = now
         session.flush()
+    token_cache.remember(token_hash, user, seen)
     return user
 
 

@@ -4,6 +4,11 @@ The service desk opens it while the customer is on the phone, so it is read in a
 number of queries whatever the customer's history (one per kind of thing, never one per
 order): profile, ids, tags, consents, the latest orders with their lines, the latest
 contacts, every score the customer has had, and the merges that made the record.
+
+:func:`build` is the portable path (SQLite, and any database). On PostgreSQL
+:func:`build_on_postgresql` asks for the same 360 in one statement
+(:mod:`patron.crm.services.customer_360_sql`): under many concurrent clients the round
+trips, not the queries, set the latency.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
+from patron.crm.services import customer_360_sql
 from patron.crm.services.customer_dicts import (
     customer_dict,
     merge_dict,
@@ -37,7 +43,7 @@ from patron.crm.tables import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["build"]
+__all__ = ["build", "build_on_postgresql"]
 
 
 def build(
@@ -94,9 +100,6 @@ def build(
         )
         .order_by(CustomerMerge.id.desc())
     )
-    timeline = [{"type": "order", "at": o["ordered_at"], **o} for o in orders]
-    timeline += [{"type": "touchpoint", "at": t["occurred_at"], **t} for t in touchpoints]
-    timeline.sort(key=lambda item: (item["at"], item["type"], item["id"]), reverse=True)
     return {
         "customer": profile,
         "external_ids": external_ids,
@@ -110,8 +113,43 @@ def build(
         "score": score,
         "score_history": history,
         "merges": [merge_dict(merge) for merge in merges],
-        "timeline": timeline,
+        "timeline": _timeline(orders, touchpoints),
     }
+
+
+def build_on_postgresql(
+    session: Session,
+    customer_id: int,
+    *,
+    orders_limit: int = 50,
+    touchpoints_limit: int = 50,
+    max_hops: int = 16,
+) -> dict[str, Any] | None:
+    """The 360 of ``customer_id`` (merges followed, ``max_hops`` at most) in one statement.
+
+    The same dict as :func:`build`, or ``None`` when no customer has the id. PostgreSQL
+    only.
+    """
+    doc = customer_360_sql.fetch_document(
+        session,
+        customer_id,
+        orders_limit=orders_limit,
+        touchpoints_limit=touchpoints_limit,
+        max_hops=max_hops,
+    )
+    if doc is None:
+        return None
+    record = customer_360_sql.from_document(doc)
+    record["timeline"] = _timeline(record["orders"], record["touchpoints"])
+    return record
+
+
+def _timeline(orders: list[dict], touchpoints: list[dict]) -> list[dict]:
+    """Orders and touchpoints together, newest first, each with ``type`` and ``at``."""
+    timeline = [{"type": "order", "at": o["ordered_at"], **o} for o in orders]
+    timeline += [{"type": "touchpoint", "at": t["occurred_at"], **t} for t in touchpoints]
+    timeline.sort(key=lambda item: (item["at"], item["type"], item["id"]), reverse=True)
+    return timeline
 
 
 def _orders(session: Session, customer_id: int, limit: int) -> tuple[list[dict], int, Decimal]:

@@ -6,27 +6,41 @@ an indexed column (the database combines them with a bitmap OR); the only scan, 
 substring match on the name, runs just when ``q`` has no digits and the prefix matches did
 not fill a page. Scores come from one snapshot, the latest finished run's, joined by its
 primary key ``(run_id, customer_id)``.
+
+Under load every round trip counts as much as the work, so a search asks in as few
+statements as it can: the latest run and the external ids ``q`` may be read together, a
+page carries its tags (on PostgreSQL), and a total too large to count exactly -- an
+estimate anyway -- is remembered for :data:`ESTIMATE_SECONDS` per search.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, false, func, or_, select, text
+from sqlalchemy import String, and_, false, func, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from patron.crm.contacts import normalise_phone
 from patron.crm.services.customer_dicts import (
+    CUSTOMER_FIELDS,
     LIST_SCORE_FIELDS,
     SCORE_FIELDS,
     customer_dict,
     finite,
-    latest_run,
 )
 from patron.crm.services.errors import Invalid
-from patron.crm.tables import Customer, CustomerExternalId, CustomerTag, ScoreSnapshot
+from patron.crm.tables import (
+    Customer,
+    CustomerExternalId,
+    CustomerTag,
+    ScoreSnapshot,
+    ScoringRun,
+)
 from patron.i18n import _
 
 if TYPE_CHECKING:
@@ -35,7 +49,14 @@ if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Select
     from sqlalchemy.orm import Session
 
-__all__ = ["SORTS", "MAX_LIMIT", "COUNT_EXACT_UP_TO", "search_customers", "iter_customers"]
+__all__ = [
+    "SORTS",
+    "MAX_LIMIT",
+    "COUNT_EXACT_UP_TO",
+    "ESTIMATE_SECONDS",
+    "search_customers",
+    "iter_customers",
+]
 
 SORTS = (
     "predicted_clv",
@@ -48,6 +69,13 @@ SORTS = (
 MAX_LIMIT = 500
 #: Totals are counted exactly up to here; beyond, PostgreSQL's estimate stands in.
 COUNT_EXACT_UP_TO = 10_000
+#: A total beyond :data:`COUNT_EXACT_UP_TO` (an estimate) is reused this long by the same
+#: search in this process: counting the bound out again for every page of "all gold
+#: customers" would cost more than the page. Totals within the bound are always exact.
+ESTIMATE_SECONDS = 10.0
+_ESTIMATES_MAX = 1_000
+_estimates: dict[tuple, tuple[float, int]] = {}
+_estimates_lock = threading.Lock()
 _Q_LENGTH = 128
 _PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
 _MIN_PHONE_DIGITS = 3
@@ -66,6 +94,8 @@ class _Plan:
     run_id: int | None
     inner: bool  # only scored customers can match (a score filter was given)
     total: int | None = None  # counted once, by count()
+    scored: int = 0  # how many customers the run scored
+    key: tuple | None = None  # the search, for remembering an estimated total
 
     def select_from(self, *columns: Any, outer: bool | None = None) -> Select[Any]:
         query = select(*columns).select_from(Customer)
@@ -87,15 +117,28 @@ class _Plan:
             self.total = _count(session, self)
         return self.total
 
+    def walks(self, sort: str, limit: int, offset: int) -> bool:
+        """Whether a page is best read by walking the run's scores in ``sort`` order.
+
+        Sorting the matches reads each of them; the walk reads about
+        ``(offset + limit) * scored / matches`` scores before it has a page. A few
+        thousand matches out of a million (a phone prefix) are met within a few hundred
+        steps; a few hundred (a name) are cheaper to fetch and sort.
+        """
+        if self.run_id is None or sort.removeprefix("-") not in ("predicted_clv", "last_purchase"):
+            return False
+        if self.total is None or self.total > COUNT_EXACT_UP_TO:
+            return True
+        return self.total * self.total > (offset + limit) * max(self.scored, 1)
+
     def page(
         self, session: Session, columns: list[Any], sort: str, limit: int, offset: int
     ) -> list[Any]:
         """The rows of one page, in ``sort`` order (unscored customers last)."""
         name = sort.removeprefix("-")
-        few = self.total is not None and self.total <= COUNT_EXACT_UP_TO
-        if few or self.run_id is None or name not in ("predicted_clv", "last_purchase"):
-            # A few thousand matches at most: fetch them by their indexes and sort. (Left
-            # to itself, PostgreSQL may instead walk the CLV index through a million
+        if not self.walks(sort, limit, offset):
+            # Few matches for the size of the run: fetch them by their indexes and sort.
+            # (Left to itself, PostgreSQL may instead walk the CLV index through a million
             # snapshots hoping to meet the matches early.)
             query = self.select_from(*columns).order_by(*_order(sort, self.run_id))
             return list(session.execute(query.limit(limit).offset(offset)))
@@ -176,15 +219,23 @@ def search_customers(
     total = plan.count(session)
     if total == 0 or (offset >= total and total <= COUNT_EXACT_UP_TO):
         return [], total
-    score_columns = [getattr(ScoreSnapshot, name) for name in LIST_SCORE_FIELDS]
-    columns = [Customer, *score_columns] if plan.run_id is not None else [Customer]
+    # Plain columns, not Customer objects: a page is read, never changed, and building
+    # twenty ORM objects costs more than the query.
+    columns: list[Any] = [getattr(Customer, name) for name in CUSTOMER_FIELDS]
+    if plan.run_id is not None:
+        columns += [getattr(ScoreSnapshot, name) for name in LIST_SCORE_FIELDS]
+    inline_tags = session.get_bind().dialect.name == "postgresql"
+    if inline_tags:  # the page brings its tags: one round trip fewer
+        tagged = select(CustomerTag.tag).where(CustomerTag.customer_id == Customer.id)
+        columns.append(func.array(tagged.order_by(CustomerTag.tag).scalar_subquery(), type_=_TAGS))
     rows = plan.page(session, columns, sort, limit, offset)
-    tags = _tags(session, [row[0].id for row in rows])
+    tags = {} if inline_tags else _tags(session, [row[0] for row in rows])
+    width = len(CUSTOMER_FIELDS)
     items = []
     for row in rows:
-        item = customer_dict(row[0])
-        item["tags"] = tags.get(row[0].id, [])
-        for index, name in enumerate(LIST_SCORE_FIELDS, start=1):
+        item = dict(zip(CUSTOMER_FIELDS, row[:width], strict=True))
+        item["tags"] = list(row[-1] or ()) if inline_tags else tags.get(row[0], [])
+        for index, name in enumerate(LIST_SCORE_FIELDS, start=width):
             item[name] = finite(row[index]) if plan.run_id is not None else None
         items.append(item)
     return items, total
@@ -210,7 +261,7 @@ def iter_customers(
     :data:`~patron.crm.services.customer_dicts.SCORE_FIELDS` (``None`` without a score).
     """
     _check_page(sort, 1, 0)
-    plan = _plan(session, q, grade, stage, risk, tag, owner_id, MAX_LIMIT)
+    plan = _plan(session, q, grade, stage, risk, tag, owner_id, MAX_LIMIT, remember=False)
     if plan is None:
         return
     score_columns = [getattr(ScoreSnapshot, name) for name in SCORE_FIELDS]
@@ -245,10 +296,16 @@ def _plan(
     tag: str | None,
     owner_id: int | None,
     limit: int,
+    *,
+    remember: bool = True,
 ) -> _Plan | None:
-    """The conditions of a search, or ``None`` when nothing can match."""
-    run = latest_run(session)
-    run_id = run.id if run is not None else None
+    """The conditions of a search, or ``None`` when nothing can match.
+
+    ``remember``: whether a total beyond the exact bound may be reused (see
+    :data:`ESTIMATE_SECONDS`); an export counts nothing and needs no key.
+    """
+    q = (q or "").strip()[:_Q_LENGTH]
+    run_id, run_size, owners = _lookups(session, q)
     scored = {"grade": grade, "lifecycle_stage": stage, "churn_risk": risk}
     scored = {name: value for name, value in scored.items() if value not in (None, "")}
     if scored and run_id is None:
@@ -260,32 +317,40 @@ def _plan(
         where.append(Customer.id.in_(tagged))
     if owner_id is not None:
         where.append(Customer.owner_id == owner_id)
-    plan = _Plan(where, run_id, inner=bool(scored))
-    q = (q or "").strip()[:_Q_LENGTH]
+    key = None
+    if remember:
+        bind = session.get_bind()
+        key = (bind.url.render_as_string(hide_password=True), COUNT_EXACT_UP_TO, run_id)
+        key += (q, grade, stage, risk, tag, owner_id)
+    plan = _Plan(where, run_id, inner=bool(scored), scored=run_size, key=key)
     if not q:
         return plan
-    prefixes = _prefix_matches(session, q)
-    matched = _Plan([*where, or_(*prefixes) if prefixes else false()], run_id, plan.inner)
+    prefixes = _prefix_matches(session, q, owners)
+    matched = _Plan(
+        [*where, or_(*prefixes) if prefixes else false()], run_id, plan.inner, None, run_size, key
+    )
     if any(ch.isdigit() for ch in q) or matched.count(session) >= limit:
         return matched  # counted already when the count decided
     inside = func.lower(Customer.name).like(f"%{_escape(q.lower())}%", escape="\\")
-    broad = _Plan([*where, or_(*prefixes, inside)], run_id, plan.inner)
+    broad = _Plan([*where, or_(*prefixes, inside)], run_id, plan.inner, None, run_size, key)
     # The substring match reads every name: read them once, keeping the ids, so the count
     # and the page need no second scan.
     found = list(session.scalars(broad.select_from(Customer.id).limit(COUNT_EXACT_UP_TO + 1)))
     if len(found) > COUNT_EXACT_UP_TO:
         return broad
-    return _Plan([*where, Customer.id.in_(found)], run_id, plan.inner, total=len(found))
+    return _Plan([*where, Customer.id.in_(found)], run_id, plan.inner, len(found), run_size, key)
 
 
-def _prefix_matches(session: Session, q: str) -> list[ColumnElement[bool]]:
-    """The indexed ways ``q`` can match: id, external id, phone, email and name prefixes."""
+def _prefix_matches(session: Session, q: str, owners: list[int]) -> list[ColumnElement[bool]]:
+    """The indexed ways ``q`` can match: id, external id, phone, email and name prefixes.
+
+    ``owners`` are the customers whose external id ``q`` is (see :func:`_lookups`).
+    """
     exact = _code_point_order(session)
     matches: list[ColumnElement[bool]] = []
     number = q.removeprefix("#")
     if number.isascii() and number.isdigit() and int(number) < 2**63:
         matches.append(Customer.id == int(number))
-    owners = _external_id_owners(session, q)
     if owners:
         matches.append(Customer.id.in_(owners))
     digits = re.sub(r"\D", "", q)
@@ -340,24 +405,42 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _external_id_owners(session: Session, q: str) -> list[int]:
-    # The unique index is (source, external_id): visit each source through the index
-    # (a handful of probes, whatever the size of the table) and look q up in each,
-    # instead of scanning every external id.
-    table = CustomerExternalId.__tablename__
-    query = text(
-        f"""
-        WITH RECURSIVE sources(source) AS (
-            SELECT min(source) FROM {table}
-            UNION ALL
-            SELECT (SELECT min(e.source) FROM {table} e WHERE e.source > s.source)
-            FROM sources s WHERE s.source IS NOT NULL
-        )
-        SELECT x.customer_id FROM sources s
-        JOIN {table} x ON x.source = s.source AND x.external_id = :q
-        """
+_RUNS, _IDS = ScoringRun.__tablename__, CustomerExternalId.__tablename__
+#: The latest finished run (its id and size) and, when there is a ``q``, the customers
+#: whose external id it is, in one round trip. The unique index on external ids is
+#: (source, external_id): the recursive part visits each source through the index (a
+#: handful of probes, whatever the size of the table) and looks q up in each, instead of
+#: scanning every external id.
+_LOOKUPS = text(
+    f"""
+    WITH RECURSIVE sources(source) AS (
+        SELECT min(source) FROM {_IDS} WHERE :q <> ''
+        UNION ALL
+        SELECT (SELECT min(e.source) FROM {_IDS} e WHERE e.source > s.source)
+        FROM sources s WHERE s.source IS NOT NULL
     )
-    return sorted({int(v) for v in session.scalars(query, {"q": q})})
+    SELECT 'run', r.id, r.customers FROM (
+        SELECT id, customers FROM {_RUNS} WHERE status = 'done' ORDER BY id DESC LIMIT 1
+    ) r
+    UNION ALL
+    SELECT 'owner', x.customer_id, 0 FROM sources s
+    JOIN {_IDS} x ON x.source = s.source AND x.external_id = :q
+    """
+)
+
+
+def _lookups(session: Session, q: str) -> tuple[int | None, int, list[int]]:
+    """The latest finished run's id and size, and the owners of external id ``q``.
+
+    A run still in progress or one that failed never replaces the last good scores.
+    """
+    run_id, run_size, owners = None, 0, set()
+    for kind, value, size in session.execute(_LOOKUPS, {"q": q}):
+        if kind == "run":
+            run_id, run_size = int(value), int(size or 0)
+        else:
+            owners.add(int(value))
+    return run_id, run_size, sorted(owners)
 
 
 def _code_point_order(session: Session) -> bool:
@@ -384,10 +467,25 @@ def _count(session: Session, plan: _Plan) -> int:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return int(session.scalar(plan.select_from(func.count())) or 0)
+    remembered = _estimates.get(plan.key) if plan.key is not None else None
+    if remembered is not None and remembered[0] > time.monotonic():
+        return remembered[1]
     bounded = plan.select_from(Customer.id).limit(COUNT_EXACT_UP_TO + 1).subquery()
     exact = int(session.scalar(select(func.count()).select_from(bounded)) or 0)
     if exact <= COUNT_EXACT_UP_TO:
         return exact
+    total = _estimate(session, plan, exact)
+    if plan.key is not None and ESTIMATE_SECONDS > 0:
+        with _estimates_lock:
+            if len(_estimates) >= _ESTIMATES_MAX:
+                _estimates.clear()
+            _estimates[plan.key] = (time.monotonic() + ESTIMATE_SECONDS, total)
+    return total
+
+
+def _estimate(session: Session, plan: _Plan, exact: int) -> int:
+    """PostgreSQL's estimate of how many customers ``plan`` matches, at least ``exact``."""
+    bind = session.get_bind()
     statement = plan.select_from(Customer.id).compile(
         dialect=bind.dialect, compile_kwargs={"render_postcompile": True}
     )
@@ -399,6 +497,9 @@ def _count(session: Session, plan: _Plan) -> int:
         plan_json = json.loads(plan_json)
     estimate = int(plan_json[0]["Plan"]["Plan Rows"])
     return max(estimate, exact)
+
+
+_TAGS = ARRAY(String)
 
 
 def _order(sort: str, run_id: int | None) -> list[Any]:

@@ -294,13 +294,27 @@ def customer_360(
 ) -> dict[str, Any]:
     """Everything about one customer on one page (a merged id shows its survivor).
 
-    See :func:`patron.crm.services.customer_360.build`.
+    See :func:`patron.crm.services.customer_360.build`. On PostgreSQL the same dict comes
+    from one statement (:func:`~patron.crm.services.customer_360.build_on_postgresql`).
 
     Raises
     ------
     NotFound
         No customer has this id.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        record = None
+        if _is_id(customer_id):
+            record = _customer_360.build_on_postgresql(
+                session,
+                customer_id,
+                orders_limit=orders_limit,
+                touchpoints_limit=touchpoints_limit,
+                max_hops=_MAX_HOPS,
+            )
+        if record is None:
+            raise NotFound(_("customers.not_found", id=customer_id), field="customer_id")
+        return record
     customer = get_customer(session, customer_id)
     return _customer_360.build(
         session, customer, orders_limit=orders_limit, touchpoints_limit=touchpoints_limit

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from patron.crm.services import customers, permissions, touchpoints, views
 from patron.crm.tables import User
-from patron.web.deps import SessionDep, require
+from patron.web.deps import SessionDep, autocommit_reads, require
 from patron.web.schemas import (
     MAX_ID,
     Customer360,
@@ -37,7 +37,7 @@ def _label(max_length: int = 32) -> Any:
     return Annotated[str | None, Query(max_length=max_length), NoNul]
 
 
-def search_filters(
+async def search_filters(
     q: Annotated[
         str | None,
         Query(max_length=128, description="name, phone, email, customer id or external id"),
@@ -50,7 +50,10 @@ def search_filters(
     owner: Annotated[int | None, Query(ge=1, le=MAX_ID, description="owner user id")] = None,
     sort: SortKey = "-predicted_clv",
 ) -> dict[str, Any]:
-    """The search filters, named as :func:`customers.search_customers` takes them."""
+    """The search filters, named as :func:`customers.search_customers` takes them.
+
+    ``async``: it only computes, so it runs in the event loop, not in a worker thread.
+    """
     return {
         "q": q,
         "grade": grade,
@@ -66,6 +69,7 @@ SearchFilters = Annotated[dict[str, Any], Depends(search_filters)]
 
 
 @router.get("/customers", response_model=Page[CustomerListItem])
+@autocommit_reads
 def search(
     session: SessionDep,
     user: Reader,
@@ -80,6 +84,7 @@ def search(
 
 
 @router.get("/customers/{customer_id}", response_model=Customer360)
+@autocommit_reads
 def customer_360(session: SessionDep, user: Reader, customer_id: CustomerId) -> dict[str, Any]:
     """The customer 360: profile, orders, touchpoints, latest scores and their history.
 
