@@ -4,8 +4,11 @@
 the first answer if there was one, and otherwise runs the write in a savepoint and keeps
 its answer in the request's transaction. A refusal of the service (a redemption beyond
 the balance, a customer that does not exist) is an answer too, as in Stripe's API: the
-savepoint is rolled back, the refusal is remembered, and the transaction commits with
-nothing but it. A bug (any other exception) remembers nothing, so a retry runs again.
+transaction is rolled back, the key taken again in a new one, and the refusal remembered
+there. A bug (any other exception) remembers nothing, so a retry runs again.
+
+The write runs without a savepoint (two round trips fewer for every write that
+succeeds); a refusal pays for a second transaction instead.
 """
 
 from __future__ import annotations
@@ -73,20 +76,25 @@ def run_once(
     """Run ``write`` (returning its status and JSON-ready body) once for ``key``.
 
     ``payload`` is the request's body as JSON values; with the method and the path it is
-    the request's fingerprint.
+    the request's fingerprint. After a refusal the session's objects are expired by the
+    rollback (``user`` included).
     """
+    user_id = user.id
     print_ = idempotency.fingerprint(request.method, request.url.path, payload)
-    stored = idempotency.claim(session, user_id=user.id, key=key, fingerprint=print_)
+    stored = idempotency.claim(session, user_id=user_id, key=key, fingerprint=print_)
     if stored is not None:
         return Outcome(stored.status_code, stored.response, replayed=True)
     try:
-        with session.begin_nested():
-            status_code, body = write()
+        status_code, body = write()
     except ServiceError as refusal:
         status_code, body = refusal.status, error_body(refusal.code, refusal.message, refusal.field)
+        session.rollback()
+        stored = idempotency.claim(session, user_id=user_id, key=key, fingerprint=print_)
+        if stored is not None:  # another request with the key answered in between
+            return Outcome(stored.status_code, stored.response, replayed=True)
     idempotency.remember(
         session,
-        user_id=user.id,
+        user_id=user_id,
         key=key,
         fingerprint=print_,
         status_code=status_code,

@@ -27,7 +27,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import JSON, Boolean, Integer, String, column, delete, select, text
 
 from patron.crm.services.errors import Conflict, Invalid, ServiceError
 from patron.crm.tables import IdempotencyKey
@@ -122,8 +122,25 @@ def _lock_id(user_id: int, key: str) -> int:
     return int.from_bytes(digest[:4], "big", signed=True)
 
 
+_CLAIM = text(
+    "SELECT pg_try_advisory_xact_lock(:class, :lock), k.fingerprint, k.status_code, k.response"
+    " FROM (SELECT 1) AS one LEFT JOIN idempotency_keys AS k"
+    " ON k.user_id = :user AND k.key = :key"
+).columns(
+    column("taken", Boolean),
+    column("fingerprint", String),
+    column("status_code", Integer),
+    column("response", JSON),
+)
+
+
 def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> Stored | None:
     """Take the key for this transaction; the first answer if the request was made before.
+
+    On PostgreSQL the lock and the answer come in one round trip. Should the key's holder
+    commit between that statement's snapshot and its taking the lock, the answer is not
+    seen and the request runs; the unique key then refuses the second answer (409, and a
+    rollback), so nothing is ever done twice.
 
     Raises
     ------
@@ -133,21 +150,23 @@ def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> Stor
         (422) When the key answered a different request.
     """
     if session.get_bind().dialect.name == "postgresql":
-        taken = session.scalar(
-            select(func.pg_try_advisory_xact_lock(_LOCK_CLASS, _lock_id(user_id, key)))
-        )
+        params = {"class": _LOCK_CLASS, "lock": _lock_id(user_id, key), "user": user_id, "key": key}
+        taken, *found = session.execute(_CLAIM, params).one()
         if not taken:
             raise KeyInUse(_("idempotency.in_progress"), field="Idempotency-Key")
-    row = session.execute(
-        select(
-            IdempotencyKey.fingerprint, IdempotencyKey.status_code, IdempotencyKey.response
-        ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-    ).one_or_none()
+        row = None if found[0] is None else tuple(found)
+    else:
+        row = session.execute(
+            select(
+                IdempotencyKey.fingerprint, IdempotencyKey.status_code, IdempotencyKey.response
+            ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        ).one_or_none()
     if row is None:
         return None
-    if row.fingerprint != fingerprint:
+    stored_print, status_code, response = row
+    if stored_print != fingerprint:
         raise KeyReused(_("idempotency.mismatch"), field="Idempotency-Key")
-    return Stored(row.status_code, row.response)
+    return Stored(status_code, response)
 
 
 def remember(

@@ -57,18 +57,21 @@ def lock_account(
     session: Session,
     customer_id: int,
     *,
-    program: LoyaltyProgram,
-    now: dt.datetime,
+    program: LoyaltyProgram | None = None,
+    now: dt.datetime | None = None,
     create: bool = True,
 ) -> LoyaltyAccount | None:
     """The customer's account, locked until the transaction ends; opened when ``create``.
 
     Two first earns at once both insert the account; the unique customer id makes the
-    second insert do nothing, and both then lock the one row.
+    second insert do nothing, and both then lock the one row. Opening one needs the
+    ``program`` and ``now``.
     """
     query = _locked(select(LoyaltyAccount).where(LoyaltyAccount.customer_id == customer_id))
     account = session.scalars(query).one_or_none()
     if account is None and create:
+        if program is None or now is None:
+            raise ValueError("opening an account needs the programme and the time")
         ensure_accounts(session, [customer_id], program=program, now=now)
         account = session.scalars(query).one()
     return account

@@ -131,8 +131,7 @@ def redeem(
     reason = check_reason(reason, required=False) or (reward.name if reward else "")
     now = now or utcnow()
     customer = customers.get_customer(session, customer_id)
-    program = get_program(session)
-    account = lock_account(session, customer.id, program=program, now=now, create=False)
+    account = lock_account(session, customer.id, create=False)
     if account is None or account.balance < points:
         raise _insufficient(points, account.balance if account else 0)
     lots = ledger.lots_for_debit(session, account, points, now)
