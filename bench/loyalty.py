@@ -121,16 +121,24 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, int]:
         time.sleep(0.3)
 
 
-async def drive(port: int, token: str, ids: list[int], *, clients: int, ops: int, seed: int):
-    """``ops`` requests from ``clients`` concurrent clients; per request (kind, status,
-    points, seconds)."""
-    import httpx
-
+def points_plan(ids: list[int], ops: int, seed: int) -> list[tuple[str, int, int]]:
+    """``ops`` requests, earn and redeem in turn, each of a random member and amount."""
     rng = random.Random(seed)
-    plan = [
+    return [
         ("earn" if i % 2 == 0 else "redeem", rng.choice(ids), rng.randint(1, 100))
         for i in range(ops)
     ]
+
+
+async def drive(port: int, token: str, plan, *, clients: int):
+    """The ``plan``'s requests from ``clients`` concurrent clients, each with one
+    keep-alive connection; per request (kind, status, points, seconds).
+
+    A plan item ``("health", 0, 0)`` is ``GET /healthz`` (one database round trip): the
+    framework's own cost, for comparison.
+    """
+    import httpx
+
     queue: asyncio.Queue = asyncio.Queue()
     for item in plan:
         queue.put_nowait(item)
@@ -149,17 +157,21 @@ async def drive(port: int, token: str, ids: list[int], *, clients: int, ops: int
                     kind, customer_id, points = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                body = {"points": points, "reason": "bench"}
-                headers = {"Idempotency-Key": uuid.uuid4().hex}
                 start = time.perf_counter()
-                answer = await http.post(
-                    f"/api/v1/customers/{customer_id}/points/{kind}", json=body, headers=headers
-                )
+                if kind == "health":
+                    answer = await http.get("/healthz")
+                else:
+                    answer = await http.post(
+                        f"/api/v1/customers/{customer_id}/points/{kind}",
+                        json={"points": points, "reason": "bench"},
+                        headers={"Idempotency-Key": uuid.uuid4().hex},
+                    )
                 elapsed = time.perf_counter() - start
                 results.append((kind, answer.status_code, points, elapsed))
 
+    started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
-    return results
+    return results, time.perf_counter() - started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -197,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--ops", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--baseline", type=int, default=5_000, help="GET /healthz requests")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the database")
@@ -213,14 +226,16 @@ def main(argv: list[str] | None = None) -> int:
             f" ({time.perf_counter() - started:.1f} s)"
         )
         server, port = serve(url, args.workers)
-        warm = asyncio.run(
-            drive(port, token, ids, clients=args.clients, ops=args.warmup, seed=args.seed + 1)
+        clients = args.clients
+        health, health_seconds = asyncio.run(
+            drive(port, token, [("health", 0, 0)] * args.baseline, clients=clients)
         )
-        started = time.perf_counter()
-        results = asyncio.run(
-            drive(port, token, ids, clients=args.clients, ops=args.ops, seed=args.seed)
+        warm, _seconds = asyncio.run(
+            drive(port, token, points_plan(ids, args.warmup, args.seed + 1), clients=clients)
         )
-        seconds = time.perf_counter() - started
+        results, seconds = asyncio.run(
+            drive(port, token, points_plan(ids, args.ops, args.seed), clients=clients)
+        )
     finally:
         if server is not None:
             server.terminate()
@@ -230,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         for kind, status, _p, _s in results:
             statuses[(kind, status)] = statuses.get((kind, status), 0) + 1
         latencies = [s * 1000 for *_rest, s in results]
+        if health:
+            base = [s * 1000 for *_rest, s in health]
+            print(
+                f"baseline GET /healthz: {len(health) / health_seconds:,.0f} req/s,"
+                f" p50 {percentile(base, 50):.1f} ms, p95 {percentile(base, 95):.1f} ms"
+            )
         print(
             f"{len(results):,} requests ({args.clients} clients, {args.workers} workers) "
             f"in {seconds:.1f} s: {len(results) / seconds:,.0f} ops/s"

@@ -42,7 +42,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from patron.crm.tables.base import Base, Id, created_column, id_column, utcnow
 
@@ -288,6 +288,8 @@ class LoyaltyLot(Base):
     remaining: Mapped[int] = mapped_column(Points)
     earned_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime | None]
+    #: For writing a credit in one flush (the entry's id is not known before); never read.
+    entry: Mapped[LoyaltyEntry] = relationship(lazy="raise")
 
 
 class LoyaltyAllocation(Base):
@@ -300,6 +302,8 @@ class LoyaltyAllocation(Base):
     entry_id: Mapped[int] = mapped_column(Id, ForeignKey("loyalty_entries.id"), index=True)
     lot_id: Mapped[int] = mapped_column(Id, ForeignKey("loyalty_lots.id"), index=True)
     points: Mapped[int] = mapped_column(Points)
+    #: For writing a debit in one flush; never read.
+    entry: Mapped[LoyaltyEntry] = relationship(lazy="raise")
 
 
 class LoyaltyJobRun(Base):

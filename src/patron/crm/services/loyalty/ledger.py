@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from patron.crm.services.loyalty.rules import add_months
 from patron.crm.tables import LoyaltyAllocation, LoyaltyEntry, LoyaltyLot
@@ -93,19 +94,17 @@ def credit(
     """
     earned_at = earned_at or now
     entry = _entry(account, kind, points, posting, now)
-    session.add(entry)
-    session.flush()
     months = program.expiry_months
     settled = min(account.debt, points)
     lot = LoyaltyLot(
         account_id=account.id,
-        entry_id=entry.id,
+        entry=entry,
         points=points,
         remaining=points - settled,
         earned_at=earned_at,
         expires_at=add_months(earned_at, months) if months else None,
     )
-    session.add(lot)
+    session.add_all((entry, lot))
     if settled:
         session.flush()
         _settle_debt(session, account, lot, settled)
@@ -160,7 +159,15 @@ def lots_for_debit(
     full for each redemption. One query: a running sum in expiry order, and the total of
     the due lots, as window functions.
     """
+    params = {"account_id": account.id, "points": points, "now": now}
+    return list(session.scalars(_lots_for_debit(), params))
+
+
+@cache
+def _lots_for_debit():
+    """The statement of :func:`lots_for_debit`, built once (it runs for every debit)."""
     fifo = (LoyaltyLot.expires_at.is_(None), LoyaltyLot.expires_at, LoyaltyLot.id)
+    now = bindparam("now", type_=LoyaltyLot.expires_at.type)
     due = case((LoyaltyLot.expires_at <= now, LoyaltyLot.remaining), else_=0)
     window = (
         select(
@@ -170,17 +177,16 @@ def lots_for_debit(
             ),
             func.sum(due).over().label("due"),
         )
-        .where(LoyaltyLot.account_id == account.id, LoyaltyLot.remaining > 0)
+        .where(LoyaltyLot.account_id == bindparam("account_id"), LoyaltyLot.remaining > 0)
         .subquery()
     )
-    query = (
+    return (
         select(LoyaltyLot)
         .join(window, window.c.id == LoyaltyLot.id)
-        .where(window.c.before < window.c.due + points)
+        .where(window.c.before < window.c.due + bindparam("points"))
         .order_by(*fifo)
         .execution_options(populate_existing=True)
     )
-    return list(session.scalars(query))
 
 
 def lots_by_expiry(lots: Sequence[LoyaltyLot], first_lot_id: int | None = None) -> list[LoyaltyLot]:
@@ -226,12 +232,11 @@ def debit(
     entry = _entry(account, kind, -points, posting, now)
     entry.shortfall = shortfall
     session.add(entry)
-    session.flush()
     covered = 0
     for lot, share in allocations:
         lot.remaining -= share
         covered += share
-        session.add(LoyaltyAllocation(entry_id=entry.id, lot_id=lot.id, points=share))
+        session.add(LoyaltyAllocation(entry=entry, lot_id=lot.id, points=share))
     account.balance -= points
     account.debt += points - covered
     account.updated_at = now
