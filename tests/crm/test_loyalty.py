@@ -383,3 +383,36 @@ def test_the_360_summary_and_the_liability(session):
         2,
     )
     assert owed["expiring_soon"] == 300 and owed["due"] == 0  # the other expires in 31 days
+
+
+def test_merged_customers_keep_their_points_on_the_survivor(session):
+    from patron.crm.services.identity import merge_customers
+
+    # The survivor has no account: the merged record's account (its history) moves over.
+    survivor, merged = new_customer(session), new_customer(session)
+    loyalty.earn(session, merged, 120, reason="card", now=NOW)
+    merge_customers(session, survivor, merged, rule="manual")
+    assert loyalty.points_view(session, survivor)["balance"] == 120
+    assert loyalty.points_view(session, merged)["balance"] == 120  # resolves to the survivor
+
+    # Both have accounts: each lot moves with its own dates, through the ledger.
+    other = new_customer(session)
+    set_program(session, expiry_months=None)
+    loyalty.earn(session, other, 30, reason="no expiry", now=NOW - 40 * DAY)
+    set_program(session, expiry_months=12)
+    loyalty.earn(session, other, 50, reason="dated", now=NOW - 20 * DAY)
+    loyalty.redeem(session, other, 10, now=NOW - 10 * DAY)
+    merge_customers(session, survivor, other, rule="manual")
+    view = loyalty.points_view(session, survivor)
+    assert view["balance"] == 120 + 70
+    assert sorted((lot["remaining"], lot["expires_at"]) for lot in view["lots"]) == sorted(
+        [
+            (120, add_months(NOW, 12)),
+            (40, add_months(NOW - 20 * DAY, 12)),
+            (30, None),
+        ],
+        key=lambda pair: pair[0],
+    )
+    events, total = list_events(session, action="loyalty.merge")
+    assert total == 2 and events[0].after["points"] == 70
+    assert loyalty.check_invariants(session) == []

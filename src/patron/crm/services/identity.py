@@ -225,6 +225,9 @@ def merge_customers(
         moved[column.class_.__tablename__] = int(result.rowcount or 0)
     moved["customer_tags"] = _move_tags(session, survivor.id, merged.id)
     moved["customer_consents"] = _move_consents(session, survivor.id, merged.id)
+    from patron.crm.services.loyalty import merge_accounts
+
+    moved["loyalty_points"] = merge_accounts(session, survivor.id, merged.id, actor=actor)
     session.execute(
         update(Customer)
         .where(Customer.merged_into_id == merged.id)

@@ -9,6 +9,7 @@ The modules, in the order a point travels:
 - :mod:`.points` -- earn, redeem and adjust by hand or through the API;
 - :mod:`.orders` -- points from orders and their reversal on refunds;
 - :mod:`.tiers` -- qualification, upgrades at once, downgrades at the review;
+- :mod:`.merges` -- one account when two customer records are merged;
 - :mod:`.jobs` -- the daily job's steps (expiry, birthday bonus, tier review);
 - :mod:`.summary` -- what the 360, the API and the dashboard show;
 - :mod:`.invariants` -- the sums that must always agree;
@@ -18,6 +19,7 @@ No function here commits: the request or the command owns the transaction.
 """
 
 from patron.crm.services.loyalty.invariants import check_invariants
+from patron.crm.services.loyalty.merges import merge_accounts
 from patron.crm.services.loyalty.orders import (
     earn_for_import,
     earn_for_order,
@@ -58,6 +60,7 @@ __all__ = [
     "get_reward",
     "liability",
     "lot_dict",
+    "merge_accounts",
     "points_for_order",
     "points_view",
     "program_dict",

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
         User,
     )
 
-__all__ = ["program_updated", "points_adjusted", "points_reversed", "tier_changed"]
+__all__ = [
+    "program_updated",
+    "points_adjusted",
+    "points_reversed",
+    "tier_changed",
+    "accounts_merged",
+]
 
 
 def program_updated(
@@ -125,5 +131,32 @@ def tier_changed(
             "tier": new.code if new is not None else None,
             "why": why,
             "qualification": qualification,
+        },
+    )
+
+
+def accounts_merged(
+    session: Session,
+    account: LoyaltyAccount,
+    survivor_id: int,
+    merged_id: int,
+    *,
+    points: int,
+    debt: int,
+    actor: User | None,
+) -> AuditEvent:
+    """``loyalty.merge``: a merged-away customer's points moved to the survivor's account."""
+    return audit.record(
+        session,
+        actor=actor,
+        action="loyalty.merge",
+        object_type="customer",
+        object_id=survivor_id,
+        before={"merged_id": merged_id},
+        after={
+            "merged_id": merged_id,
+            "account_id": account.id,
+            "points": points,
+            "debt_left": debt,
         },
     )

@@ -86,9 +86,11 @@ def credit(
     posting: Posting,
     now: dt.datetime,
     earned_at: dt.datetime | None = None,
+    expires_at: dt.datetime | None | bool = True,
 ) -> LoyaltyEntry:
     """Add ``points`` (> 0) as a new lot expiring ``expiry_months`` after ``earned_at``.
 
+    ``expires_at`` given (a time, or None for never) keeps a moved lot's own expiry.
     A refund debt is paid first: that much of the new lot is allocated to the reversals
     that left the debt, and only the rest can be spent.
     """
@@ -102,7 +104,9 @@ def credit(
         points=points,
         remaining=points - settled,
         earned_at=earned_at,
-        expires_at=add_months(earned_at, months) if months else None,
+        expires_at=(add_months(earned_at, months) if months else None)
+        if expires_at is True
+        else expires_at,
     )
     session.add_all((entry, lot))
     if settled:
