@@ -137,9 +137,24 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             end = session.commit if getattr(exc, "keeps_changes", False) else session.rollback
             await run_in_threadpool(_end, session, end)
             raise
-        await run_in_threadpool(_end, session, session.commit)
+        if _autocommitted(session):
+            session.close()  # nothing to commit, no I/O: no trip to a worker thread
+        else:
+            await run_in_threadpool(_end, session, session.commit)
     finally:
         session.close()  # nothing left to do unless the request was cancelled half-way
+
+
+def _autocommitted(session: Session) -> bool:
+    """Whether ``session`` read in autocommit and holds nothing to write.
+
+    Each statement was its own transaction, so ending the session returns the connection
+    to the pool and no more.
+    """
+    if session.new or session.dirty or session.deleted:
+        return False
+    bind = session.get_bind()
+    return bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
 
 def _end(session: Session, end: Callable[[], None]) -> None:
