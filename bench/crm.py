@@ -263,6 +263,12 @@ def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: i
     thread with one keep-alive connection sending requests back to back (the server and
     the clients share the machine's cores, as a small shop's single server would).
     Returns latency percentiles in milliseconds and throughput per endpoint.
+
+    The database is ANALYZEd first: the scoring run has just written a snapshot per
+    customer, and the planner must know it. A server with autovacuum on (the default)
+    does so by itself within a minute or so; this machine runs PostgreSQL with autovacuum
+    off, and without statistics on the snapshots the planner joins them by scanning all
+    of them (a search then takes hundreds of milliseconds).
     """
     import http.client
     import random
@@ -276,6 +282,8 @@ def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: i
     from patron.crm.services import auth, users
 
     engine = make_engine(url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
     with session_scope(engine) as session:
         user, _password = users.create_user(
             session,
