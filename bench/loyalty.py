@@ -174,6 +174,71 @@ async def drive(port: int, token: str, plan, *, clients: int):
     return results, time.perf_counter() - started
 
 
+def _processes(server_pid: int, database: str) -> dict[int, tuple[str, float]]:
+    """The server's processes and PostgreSQL's backends of ``database``: pid -> (which,
+    CPU seconds so far), read from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) == server_pid or int(fields[1]) == server_pid:
+            found[int(entry.name)] = ("server", seconds)
+        elif command.startswith("postgres:") and f" {database} " in command:
+            found[int(entry.name)] = ("postgres", seconds)
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the server and of the database's backends while the block runs.
+
+    Pools close connections beyond their size when they come back, so backends come and
+    go: /proc is sampled every 0.2 s and each process counts with the last CPU time seen.
+    """
+
+    def __init__(self, server_pid: int, database: str) -> None:
+        self.server_pid, self.database = server_pid, database
+        self.first: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        seen = _processes(self.server_pid, self.database)
+        for pid, value in seen.items():
+            self.first.setdefault(pid, (value[0], 0.0) if self.last else value)
+        self.last.update(seen)
+
+    def __enter__(self) -> CpuMeter:
+        import threading
+
+        self.sample()
+        self._stop = threading.Event()
+
+        def run() -> None:
+            while not self._stop.wait(0.2):
+                self.sample()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def used(self) -> dict[str, float]:
+        totals = {"server": 0.0, "postgres": 0.0}
+        for pid, (which, seconds) in self.last.items():
+            totals[which] += seconds - self.first[pid][1]
+        return totals
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(int(round(q / 100 * (len(ordered) - 1))), len(ordered) - 1)
@@ -227,15 +292,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         server, port = serve(url, args.workers)
         clients = args.clients
-        health, health_seconds = asyncio.run(
-            drive(port, token, [("health", 0, 0)] * args.baseline, clients=clients)
-        )
+        database = url.rsplit("/", 1)[1]
+        with CpuMeter(server.pid, database) as base_meter:
+            health, health_seconds = asyncio.run(
+                drive(port, token, [("health", 0, 0)] * args.baseline, clients=clients)
+            )
         warm, _seconds = asyncio.run(
             drive(port, token, points_plan(ids, args.warmup, args.seed + 1), clients=clients)
         )
-        results, seconds = asyncio.run(
-            drive(port, token, points_plan(ids, args.ops, args.seed), clients=clients)
-        )
+        with CpuMeter(server.pid, database) as meter:
+            client_before = time.process_time()
+            results, seconds = asyncio.run(
+                drive(port, token, points_plan(ids, args.ops, args.seed), clients=clients)
+            )
+            client_cpu = time.process_time() - client_before
+        cpu = meter.used()
     finally:
         if server is not None:
             server.terminate()
@@ -247,9 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         latencies = [s * 1000 for *_rest, s in results]
         if health:
             base = [s * 1000 for *_rest, s in health]
+            base_cpu = base_meter.used()["server"] / len(health) * 1000
             print(
                 f"baseline GET /healthz: {len(health) / health_seconds:,.0f} req/s,"
-                f" p50 {percentile(base, 50):.1f} ms, p95 {percentile(base, 95):.1f} ms"
+                f" p50 {percentile(base, 50):.1f} ms, p95 {percentile(base, 95):.1f} ms,"
+                f" server CPU {base_cpu:.2f} ms per request"
             )
         print(
             f"{len(results):,} requests ({args.clients} clients, {args.workers} workers) "
@@ -259,6 +332,18 @@ def main(argv: list[str] | None = None) -> int:
             f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}"
             f"  p99 {percentile(latencies, 99):.1f}  mean {statistics.fmean(latencies):.1f}"
             f"  max {max(latencies):.1f}"
+        )
+        per_op = {
+            "server": cpu["server"],
+            "PostgreSQL": cpu["postgres"],
+            "client": client_cpu,
+        }
+        print(
+            "CPU per request: "
+            + ", ".join(
+                f"{name} {used / len(results) * 1000:.2f} ms" for name, used in per_op.items()
+            )
+            + f" (machine load average {os.getloadavg()[0]:.1f})"
         )
         for kind in ("earn", "redeem"):
             mine = [s * 1000 for k, _st, _p, s in results if k == kind]
