@@ -24,6 +24,7 @@ from patron.crm.services.loyalty import ledger, tiers
 from patron.crm.services.loyalty.accounts import ensure_accounts, lock_accounts
 from patron.crm.services.loyalty.program import get_program, program_tiers
 from patron.crm.services.loyalty.rules import period_key
+from patron.crm.services.loyalty.sql import insert_ignore
 from patron.crm.tables import Customer, LoyaltyAccount, LoyaltyEntry, LoyaltyJobRun, LoyaltyLot
 from patron.crm.tables.base import utcnow
 
@@ -78,14 +79,19 @@ def job_period(program: LoyaltyProgram, job: str, now: dt.datetime) -> str:
 
 
 def start_job(session: Session, job: str, period: str) -> LoyaltyJobRun | None:
-    """The run of ``job`` for ``period``, begun or resumed; None when it already finished."""
+    """The run of ``job`` for ``period``, begun or resumed; None when it already finished.
+
+    Two runs started at once both go on (each step is idempotent account by account);
+    the period's row is made once.
+    """
+    session.execute(
+        insert_ignore(session, LoyaltyJobRun, ["job", "period"]).values(
+            job=job, period=period, started_at=utcnow(), counts={}
+        )
+    )
     run = session.scalars(
         select(LoyaltyJobRun).where(LoyaltyJobRun.job == job, LoyaltyJobRun.period == period)
-    ).one_or_none()
-    if run is None:
-        run = LoyaltyJobRun(job=job, period=period, counts={})
-        session.add(run)
-        session.flush()
+    ).one()
     return None if run.finished_at is not None else run
 
 
