@@ -237,3 +237,13 @@ def test_an_estimated_total_is_remembered_and_an_exact_one_never(db, engine, mon
         assert counter.count == 2  # the run and the page; no count
     else:
         assert customer_search._estimates == {}  # SQLite counts exactly
+
+
+def test_a_fragment_without_case_is_found_inside_names_as_stored(db):
+    for name in ("三丰", "张三丰", "李三丰乙", "张三", "Sanfeng 三丰"):
+        customers.create_customer(db, actor=None, name=name)
+    db.commit()
+    items, total = customer_search.search_customers(db, q="三丰", sort="name")
+    assert total == 4
+    assert sorted(i["name"] for i in items) == ["Sanfeng 三丰", "三丰", "张三丰", "李三丰乙"]
+    assert customer_search.search_customers(db, q="feng")[1] == 1  # cased: lower() on both
