@@ -216,10 +216,10 @@ def fetch_document(
 
 
 def from_document(doc: dict[str, Any]) -> dict[str, Any]:
-    """The document of :func:`fetch_document` as the portable 360 has it, except the
-    timeline (built by the caller from ``orders`` and ``touchpoints``).
+    """The document of :func:`fetch_document` as the portable 360 has it, but the timeline.
 
-    Money and quantities become :class:`~decimal.Decimal`, times aware UTC datetimes,
+    The caller builds the timeline from ``orders`` and ``touchpoints``, as the portable
+    path does. Money and quantities become :class:`~decimal.Decimal`, times aware UTC datetimes,
     days dates, score floats floats (an integral one comes back from JSON as an int; a
     NaN or infinity, which PostgreSQL writes as a string, becomes ``None`` as
     :func:`~patron.crm.services.customer_dicts.finite` makes it).
