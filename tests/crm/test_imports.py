@@ -4,16 +4,14 @@ resolution, all-or-nothing, re-imports and two imports of one file at the same m
 import csv
 import datetime as dt
 import io
-import os
 import re
-import subprocess
-import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.cli.test_cli import run as run_patron
 
 import patron
 from patron.crm.db import session_factory, session_scope
@@ -386,17 +384,6 @@ def test_two_concurrent_imports_of_one_file_leave_one_copy(engine, demo_file):
 
 
 # --- the command -----------------------------------------------------------------------
-
-
-def run_patron(*args, lang="en"):
-    env = {**os.environ, "PATRON_LANG": lang, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "patron.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
 
 
 def test_patron_import_prints_the_batch_and_then_that_nothing_changed(db_url, tmp_path):

@@ -2,13 +2,11 @@
 ``patron analyze`` on the file, history kept, migration between runs, failures stored."""
 
 import datetime as dt
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select
+from tests.cli.test_cli import run as run_patron
 
 import patron
 from patron.crm.services.errors import Invalid, NotFound
@@ -182,17 +180,6 @@ def test_bad_options_and_unknown_runs_are_refused(session, imported):
     with pytest.raises(NotFound):
         get_run(session, 10_000)
     assert session.scalar(select(func.count()).select_from(ScoringRun)) == 2
-
-
-def run_patron(*args, lang="en"):
-    env = {**os.environ, "PATRON_LANG": lang, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "patron.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
 
 
 def test_patron_score_prints_the_run_or_why_it_failed(db_url, demo_file):

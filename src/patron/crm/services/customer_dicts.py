@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from patron.crm.tables import Customer, CustomerMerge, Order, OrderLine, Touchpoint
 
 __all__ = [
+    "PROFILE_FIELDS",
     "CUSTOMER_FIELDS",
     "SCORE_FIELDS",
     "LIST_SCORE_FIELDS",
@@ -37,9 +38,9 @@ __all__ = [
     "finite",
 ]
 
-#: The profile fields every customer dict carries, in display order.
-CUSTOMER_FIELDS = (
-    "id",
+#: The fields of a customer a person edits (what ``update_customer`` accepts besides
+#: ``tags`` and ``consents``), in display order.
+PROFILE_FIELDS = (
     "name",
     "phone",
     "email",
@@ -49,10 +50,10 @@ CUSTOMER_FIELDS = (
     "channel",
     "language",
     "owner_id",
-    "merged_into_id",
-    "created_at",
-    "updated_at",
 )
+
+#: The profile fields every customer dict carries, in display order.
+CUSTOMER_FIELDS = ("id", *PROFILE_FIELDS, "merged_into_id", "created_at", "updated_at")
 
 #: Every column of a score snapshot (``patron analyze``'s customer table).
 SCORE_FIELDS = SNAPSHOT_COLUMNS

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from patron.crm.contacts import normalise_email, normalise_phone
 from patron.crm.services import audit, customer_search
 from patron.crm.services import customer_360 as _customer_360
-from patron.crm.services.customer_dicts import customer_dict
+from patron.crm.services.customer_dicts import PROFILE_FIELDS, customer_dict
 from patron.crm.services.errors import Conflict, Invalid, NotFound
 from patron.crm.services.identity import match_customer
 from patron.crm.tables import (
@@ -46,18 +46,6 @@ __all__ = [
 ]
 
 GENDERS = ("female", "male", "other")
-#: The fields :func:`update_customer` accepts besides ``tags`` and ``consents``.
-PROFILE_FIELDS = (
-    "name",
-    "phone",
-    "email",
-    "birthday",
-    "gender",
-    "region",
-    "channel",
-    "language",
-    "owner_id",
-)
 _LENGTHS = {"name": 128, "region": 64, "channel": 32, "phone": 32, "email": 255}
 _TAG_LENGTH = 64
 _SOURCE_LENGTH, _EXTERNAL_ID_LENGTH = 64, 128

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from patron.crm.contacts import mask_email, mask_name, mask_phone
+from patron.crm.services.customer_dicts import PROFILE_FIELDS
 from patron.crm.services.customer_search import iter_customers
 from patron.crm.tables.scores import SNAPSHOT_COLUMNS
 
@@ -31,22 +32,7 @@ __all__ = [
 ]
 
 #: The columns of the customer export, in order.
-EXPORT_FIELDS = (
-    "id",
-    "name",
-    "phone",
-    "email",
-    "birthday",
-    "gender",
-    "region",
-    "channel",
-    "language",
-    "owner_id",
-    "tags",
-    "created_at",
-    "updated_at",
-    *SNAPSHOT_COLUMNS,
-)
+EXPORT_FIELDS = ("id", *PROFILE_FIELDS, "tags", "created_at", "updated_at", *SNAPSHOT_COLUMNS)
 
 _EMAIL_IN_TEXT = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # Seven or more digits, possibly split by spaces, dashes, dots or brackets: a phone
