@@ -13,18 +13,15 @@ they answer on a phone. Every step is photographed into ``tests/web/output/``. W
 from __future__ import annotations
 
 import re
-import threading
-import time
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
-from tests.conftest import _postgres_url
-from tests.web.test_browser_pages import PHONE, Visit, _free_port
+from sqlalchemy import select
+from tests.web.served import scratch_database, serving
+from tests.web.test_browser_pages import PHONE, Visit
 from tests.web.test_pages import seed_users
 
-from patron.crm.db import database_url, make_engine, session_scope
+from patron.crm.db import make_engine, session_scope
 from patron.crm.migrate import upgrade
 from patron.crm.services import customers, feedback
 from patron.crm.tables import AuditEvent, Task
@@ -44,57 +41,16 @@ NOTES = {
 )
 def server(request, tmp_path_factory):
     """``{"url", "engine", "db", "staff"}`` of a running app with one user per role."""
-    import uvicorn
-
-    from patron.web.app import create_app
-
     folder = tmp_path_factory.mktemp(f"loop-{request.param}")
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'patron.db'}"
-    else:
-        base = make_url(database_url(_postgres_url()))
-        name = f"patron_loop_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = base.set(database=name).render_as_string(hide_password=False)
-
-        def drop():
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        ids = seed_users(engine)
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(engine=engine), host="127.0.0.1", port=port, log_level="warning"
-        )
-        uvi = uvicorn.Server(config)
-        thread = threading.Thread(target=uvi.run, daemon=True)
-        thread.start()
-        for _attempt in range(200):
-            if uvi.started:
-                break
-            time.sleep(0.05)
-        assert uvi.started, "uvicorn did not start"
+    with scratch_database(request.param, folder, "patron_loop") as url:
+        engine = make_engine(url)
         try:
-            yield {
-                "url": f"http://127.0.0.1:{port}",
-                "engine": engine,
-                "db": request.param,
-                "staff": ids["staff"],
-            }
+            upgrade(engine)
+            ids = seed_users(engine)
+            with serving(engine) as base:
+                yield {"url": base, "engine": engine, "db": request.param, "staff": ids["staff"]}
         finally:
-            uvi.should_exit = True
-            thread.join(timeout=30)
-    finally:
-        engine.dispose()
-        if drop is not None:
-            drop()
+            engine.dispose()
 
 
 @pytest.fixture

@@ -15,20 +15,16 @@ look at. Without ``/usr/bin/chromium`` (or Playwright) these tests are skipped, 
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
-from tests.conftest import _postgres_url
+from sqlalchemy import select
+from tests.web.served import scratch_database, serving
 from tests.web.test_pages import PASSWORD, seed_users
 
 import patron
-from patron.crm.db import database_url, make_engine, session_scope
+from patron.crm.db import make_engine, session_scope
 from patron.crm.migrate import upgrade
 from patron.crm.services import customers, imports, scoring, touchpoints
 from patron.crm.tables import ImportBatch, ScoringRun, User
@@ -43,12 +39,6 @@ LANGS = ("en", "zh-CN")
 
 
 # -- the server -----------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _seed(engine, folder: Path) -> dict:
@@ -89,51 +79,15 @@ def _seed(engine, folder: Path) -> dict:
 )
 def server(request, tmp_path_factory):
     """``{"url", "customer", "batch", "run", "export", "db"}`` of a running, seeded app."""
-    import uvicorn
-
-    from patron.web.app import create_app
-
     folder = tmp_path_factory.mktemp(f"browser-{request.param}")
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'patron.db'}"
-    else:
-        base = make_url(database_url(_postgres_url()))
-        name = f"patron_browser_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = base.set(database=name).render_as_string(hide_password=False)
-
-        def drop():
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-    engine = make_engine(url)
-    try:
-        seeded = _seed(engine, folder)
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(engine=engine), host="127.0.0.1", port=port, log_level="warning"
-        )
-        uvi = uvicorn.Server(config)
-        thread = threading.Thread(target=uvi.run, daemon=True)
-        thread.start()
-        for _attempt in range(200):
-            if uvi.started:
-                break
-            time.sleep(0.05)
-        assert uvi.started, "uvicorn did not start"
+    with scratch_database(request.param, folder, "patron_browser") as url:
+        engine = make_engine(url)
         try:
-            yield {**seeded, "url": f"http://127.0.0.1:{port}", "db": request.param}
+            seeded = _seed(engine, folder)
+            with serving(engine) as base:
+                yield {**seeded, "url": base, "db": request.param}
         finally:
-            uvi.should_exit = True
-            thread.join(timeout=30)
-    finally:
-        engine.dispose()
-        if drop is not None:
-            drop()
+            engine.dispose()
 
 
 class Visit:
