@@ -38,13 +38,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-Customer = Annotated[str | None, typer.Option("--customer", help=_("cli.opt_customer"))]
-Date = Annotated[str | None, typer.Option("--date", help=_("cli.opt_date"))]
-Amount = Annotated[str | None, typer.Option("--amount", help=_("cli.opt_amount"))]
-OrderId = Annotated[str | None, typer.Option("--order-id", help=_("cli.opt_order_id"))]
-Sheet = Annotated[str | None, typer.Option("--sheet", help=_("cli.opt_sheet"))]
-AsOf = Annotated[str | None, typer.Option("--as-of", help=_("cli.opt_as_of"))]
-Lang = Annotated[str | None, typer.Option("--lang", help=_("cli.lang"))]
+from patron.cli_options import Amount, AsOf, Customer, Date, Lang, OrderId, Sheet  # noqa: E402
 
 
 @app.callback()
@@ -311,9 +305,7 @@ def backtest(
     customer: Customer = None,
     date: Date = None,
     amount: Amount = None,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help=_("cli.opt_backtest_out"))
-    ] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help=_("cli.opt_backtest_out"))] = None,
     lang: Lang = None,
 ) -> None:
     """Help text comes from the catalogue (``cli.backtest_help``)."""

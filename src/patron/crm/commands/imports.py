@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from patron.cli_options import Amount, Customer, Date, Lang, OrderId, Sheet
 from patron.crm.commands.db import DatabaseUrl
 from patron.i18n import _, set_language
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from patron.crm.services.imports import ImportResult
 
 __all__ = ["register", "print_batch"]
-
-Lang = Annotated[str | None, typer.Option("--lang", help=_("cli.lang"))]
 
 
 def register(app: typer.Typer) -> None:
@@ -37,15 +36,11 @@ def register(app: typer.Typer) -> None:
         source: Annotated[
             str | None, typer.Option("--source", help=_("imports.cli.opt_source"))
         ] = None,
-        customer: Annotated[
-            str | None, typer.Option("--customer", help=_("cli.opt_customer"))
-        ] = None,
-        date: Annotated[str | None, typer.Option("--date", help=_("cli.opt_date"))] = None,
-        amount: Annotated[str | None, typer.Option("--amount", help=_("cli.opt_amount"))] = None,
-        order_id: Annotated[
-            str | None, typer.Option("--order-id", help=_("cli.opt_order_id"))
-        ] = None,
-        sheet: Annotated[str | None, typer.Option("--sheet", help=_("cli.opt_sheet"))] = None,
+        customer: Customer = None,
+        date: Date = None,
+        amount: Amount = None,
+        order_id: OrderId = None,
+        sheet: Sheet = None,
         timezone: Annotated[
             str, typer.Option("--timezone", help=_("imports.cli.opt_timezone"))
         ] = "Asia/Shanghai",

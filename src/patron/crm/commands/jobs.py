@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from patron.cli_options import Lang
 from patron.crm.commands.db import DatabaseUrl
 from patron.i18n import _, set_language
 
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
     def run(
         as_of: Annotated[str | None, typer.Option("--as-of", help=_("jobs.opt_as_of"))] = None,
         database_url: DatabaseUrl = None,
-        lang: Annotated[str | None, typer.Option("--lang", help=_("cli.lang"))] = None,
+        lang: Lang = None,
     ) -> None:
         if lang:
             set_language(lang)

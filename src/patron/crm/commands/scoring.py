@@ -14,12 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from patron.cli_options import Lang
 from patron.crm.commands.db import DatabaseUrl
 from patron.i18n import _, set_language
 
 __all__ = ["register"]
-
-Lang = Annotated[str | None, typer.Option("--lang", help=_("cli.lang"))]
 
 
 def register(app: typer.Typer) -> None:
