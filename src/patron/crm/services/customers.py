@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from patron.crm.contacts import normalise_email, normalise_phone
-from patron.crm.services import audit, customer_search
+from patron.crm.services import audit
 from patron.crm.services import customer_360 as _customer_360
 from patron.crm.services.customer_dicts import PROFILE_FIELDS, customer_dict
+from patron.crm.services.customer_search import search_customers  # re-exported
 from patron.crm.services.errors import Conflict, Invalid, NotFound
 from patron.crm.services.identity import match_customer
 from patron.crm.tables import (
@@ -244,37 +245,6 @@ def get_customer(session: Session, customer_id: int) -> Customer:
         if customer.merged_into_id is None or seen >= _MAX_HOPS:
             return customer
         current, seen = customer.merged_into_id, seen + 1
-
-
-def search_customers(
-    session: Session,
-    *,
-    q: str | None = None,
-    grade: str | None = None,
-    stage: str | None = None,
-    risk: str | None = None,
-    tag: str | None = None,
-    owner_id: int | None = None,
-    sort: str = "-predicted_clv",
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    """Customers matching ``q`` and every filter given, one page, and how many match.
-
-    See :func:`patron.crm.services.customer_search.search_customers`.
-    """
-    return customer_search.search_customers(
-        session,
-        q=q,
-        grade=grade,
-        stage=stage,
-        risk=risk,
-        tag=tag,
-        owner_id=owner_id,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-    )
 
 
 def customer_360(
