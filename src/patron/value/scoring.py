@@ -19,6 +19,7 @@ import numpy as np
 from patron.engine.periods import DAYS_PER_UNIT
 from patron.errors import ConvergenceError, InputError
 from patron.i18n import _
+from patron.models.inputs import distinct_rows, distinct_values
 from patron.value.actions import RISKS, action_codes, action_text, churn_risk
 from patron.value.clv import customer_value, parse_horizon
 from patron.value.grades import assign_grades, grade_label, shared_ranks, top_share
@@ -61,8 +62,6 @@ def score_customers(
     horizon = parse_horizon(settings.horizon)
 
     with step("fit"):
-        from patron.models.inputs import distinct_rows
-
         histories = distinct_rows([x, t_x, T])  # shared by the fit, the values, the forecast
         model, name = _purchase_model(analysis, summary, histories)
         net = np.where(x > 0, monetary - returned / np.maximum(x, 1), 0.0)
@@ -204,8 +203,6 @@ def _reasons(clv: np.ndarray, spend: np.ndarray, orders: np.ndarray, recency_day
     the column is dictionary-encoded.
     """
     import pyarrow as pa
-
-    from patron.models.inputs import distinct_values
 
     value = clv if np.isfinite(clv).any() else spend
     share = np.maximum(np.ceil(top_share(np.nan_to_num(value, nan=-np.inf))), 1).astype(np.int64)
