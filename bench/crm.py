@@ -313,7 +313,7 @@ def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: i
     log.parent.mkdir(exist_ok=True)
     server = subprocess.Popen(
         [str(patron_cli), "serve", "--database-url", url, "--port", str(port)]
-        + ["--workers", str(workers)],
+        + ["--workers", str(workers), "--no-access-log"],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
     )

@@ -4,29 +4,27 @@ Run ``python bench/loyalty.py`` (see bench/README.md). The benchmark creates a d
 its own on the server ``PATRON_TEST_DATABASE_URL`` names (default
 postgresql://postgres@127.0.0.1:5432/test), migrates it, and opens ``--customers`` members
 with ``--balance`` points each (setup, not measured). Then ``patron serve --workers`` runs
-on it (uvicorn on loopback), and ``--clients`` concurrent clients (httpx, one keep-alive
-connection each, asyncio in one process) send ``--ops`` requests back to back, half
-``POST .../points/earn`` and half ``POST .../points/redeem`` of a random member, each with
-its own ``Idempotency-Key``.
+on it (uvicorn on loopback), and wrk (``bench/loadgen.py``, ``bench/wrk/points.lua``)
+keeps ``--clients`` keep-alive connections busy for ``--seconds``, each sending its next
+request when the last is answered: ``POST .../points/earn`` and ``POST .../points/redeem``
+in turn, of a random member and 1-100 points, each with its own ``Idempotency-Key``.
 
-It prints operations per second and latency percentiles (p50/p95/p99, from the request
-leaving the client to its answer read), then checks, with the server stopped, that nothing
-was lost or invented: the ledger's invariants over every account
-(:func:`patron.crm.services.loyalty.check_invariants`), and the sum of all balances equal
-to the setup's points plus every earn and less every redemption the clients saw answered
-201. The database is dropped at the end unless ``--keep``.
+It prints operations per second, latency percentiles (p50/p95/p99, from the request
+leaving the client to its answer read) and the CPU each part used per request, then
+checks, with the server stopped, that nothing was lost or invented: the ledger's
+invariants over every account (:func:`patron.crm.services.loyalty.check_invariants`), the
+sum of all balances equal to the setup's points plus the earns less the redemptions, and
+every write a client saw answered 201 in the ledger (:func:`check`). The database is
+dropped at the end unless ``--keep``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import os
-import random
 import secrets
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -34,6 +32,10 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import loadgen  # noqa: E402  (bench/loadgen.py)
+
 OUTPUT = HERE / "output"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -102,7 +104,7 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, int]:
     patron_cli = Path(sys.executable).parent / "patron"
     server = subprocess.Popen(
         [str(patron_cli), "serve", "--database-url", url, "--port", str(port)]
-        + ["--workers", str(workers)],
+        + ["--workers", str(workers), "--no-access-log"],
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
     )
@@ -119,59 +121,6 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, int]:
             server.terminate()
             raise RuntimeError(f"patron serve did not answer /healthz:\n{log.read_text()}")
         time.sleep(0.3)
-
-
-def points_plan(ids: list[int], ops: int, seed: int) -> list[tuple[str, int, int]]:
-    """``ops`` requests, earn and redeem in turn, each of a random member and amount."""
-    rng = random.Random(seed)
-    return [
-        ("earn" if i % 2 == 0 else "redeem", rng.choice(ids), rng.randint(1, 100))
-        for i in range(ops)
-    ]
-
-
-async def drive(port: int, token: str, plan, *, clients: int):
-    """The ``plan``'s requests from ``clients`` concurrent clients, each with one
-    keep-alive connection; per request (kind, status, points, seconds).
-
-    A plan item ``("health", 0, 0)`` is ``GET /healthz`` (one database round trip): the
-    framework's own cost, for comparison.
-    """
-    import httpx
-
-    queue: asyncio.Queue = asyncio.Queue()
-    for item in plan:
-        queue.put_nowait(item)
-    results: list[tuple[str, int, int, float]] = []
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-
-    async def client() -> None:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"Authorization": f"Bearer {token}"},
-            limits=limits,
-            timeout=60,
-        ) as http:
-            while True:
-                try:
-                    kind, customer_id, points = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                start = time.perf_counter()
-                if kind == "health":
-                    answer = await http.get("/healthz")
-                else:
-                    answer = await http.post(
-                        f"/api/v1/customers/{customer_id}/points/{kind}",
-                        json={"points": points, "reason": "bench"},
-                        headers={"Idempotency-Key": uuid.uuid4().hex},
-                    )
-                elapsed = time.perf_counter() - start
-                results.append((kind, answer.status_code, points, elapsed))
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return results, time.perf_counter() - started
 
 
 def _processes(server_pid: int, database: str) -> dict[int, tuple[str, float]]:
@@ -239,30 +188,50 @@ class CpuMeter:
         return totals
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(int(round(q / 100 * (len(ordered) - 1))), len(ordered) - 1)
-    return ordered[index]
+def check(url: str, customers: int, balance: int, answered: dict, connections: int) -> list[str]:
+    """Broken invariants, and whether the ledger agrees with what the clients were told.
 
-
-def check(url: str, customers: int, balance: int, results) -> list[str]:
-    """Broken invariants, and whether the balances add up to what the clients saw."""
+    wrk stops at the end of its time with up to one request per connection in flight:
+    the server may have stored those without the client reading the answer. So the
+    ledger's API entries may exceed what the clients saw by at most ``connections``
+    entries, and never fall short of it; and the balances must sum to the setup's points
+    plus the ledger's earns less its redemptions, to the point.
+    """
     from sqlalchemy import func, select
 
     from patron.crm.db import make_engine, session_scope
     from patron.crm.services import loyalty
-    from patron.crm.tables import LoyaltyAccount
+    from patron.crm.tables import LoyaltyAccount, LoyaltyEntry
 
-    earned = sum(p for kind, status, p, _s in results if kind == "earn" and status == 201)
-    spent = sum(p for kind, status, p, _s in results if kind == "redeem" and status == 201)
     engine = make_engine(url)
     with session_scope(engine) as session:
         problems = loyalty.check_invariants(session)
         total = session.scalar(select(func.sum(LoyaltyAccount.balance)))
+        stored = dict(
+            session.execute(
+                select(LoyaltyEntry.kind, func.sum(LoyaltyEntry.points))
+                .where(LoyaltyEntry.source_type == "api", LoyaltyEntry.reason == "bench")
+                .group_by(LoyaltyEntry.kind)
+            ).all()
+        )
+        count = session.scalar(
+            select(func.count()).where(
+                LoyaltyEntry.source_type == "api", LoyaltyEntry.reason == "bench"
+            )
+        )
     engine.dispose()
-    expected = customers * balance + earned - spent
-    if total != expected:
-        problems.append(f"balances sum to {total}, the clients saw {expected}")
+    earned, redeemed = int(stored.get("earn", 0)), -int(stored.get("redeem", 0))
+    if total != customers * balance + earned - redeemed:
+        problems.append(
+            f"balances sum to {total}, the ledger says {customers * balance + earned - redeemed}"
+        )
+    if earned < answered["earned"] or redeemed < answered["redeemed"]:
+        problems.append(
+            f"the clients were told of {answered['earned']} earned and {answered['redeemed']}"
+            f" redeemed; the ledger holds only {earned} and {redeemed}"
+        )
+    if not 0 <= count - answered["ok"] <= connections:
+        problems.append(f"{answered['ok']} writes answered 201, {count} in the ledger")
     return problems
 
 
@@ -272,95 +241,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--balance", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--ops", type=int, default=20_000)
-    parser.add_argument("--warmup", type=int, default=1_000)
-    parser.add_argument("--baseline", type=int, default=5_000, help="GET /healthz requests")
+    parser.add_argument("--seconds", type=float, default=20, help="measured time")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of unmeasured load")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args(argv)
+    if not loadgen.available():
+        print("bench/loyalty.py drives the API with wrk: apt-get install wrk", file=sys.stderr)
+        return 2
 
     url = create_database(args.url)
-    print(f"database: {url.rsplit('/', 1)[1]}")
+    database = url.rsplit("/", 1)[1]
+    print(f"database: {database}")
     server = None
     try:
         started = time.perf_counter()
         token, ids = setup(url, args.customers, args.balance)
+        if ids != list(range(ids[0], ids[0] + len(ids))):
+            raise RuntimeError("the members' ids are not one run")
         print(
             f"setup: {len(ids):,} members with {args.balance:,} points"
             f" ({time.perf_counter() - started:.1f} s)"
         )
         server, port = serve(url, args.workers)
-        clients = args.clients
-        database = url.rsplit("/", 1)[1]
+        base = f"http://127.0.0.1:{port}"
+        health_paths = OUTPUT / "loyalty_health.txt"
+        health_paths.write_text("/healthz\n")
         with CpuMeter(server.pid, database) as base_meter:
-            health, health_seconds = asyncio.run(
-                drive(port, token, [("health", 0, 0)] * args.baseline, clients=clients)
+            health = loadgen.run(
+                base, "paths.lua", [health_paths, token], connections=args.clients, seconds=5
             )
-        warm, _seconds = asyncio.run(
-            drive(port, token, points_plan(ids, args.warmup, args.seed + 1), clients=clients)
+        members = [token, ids[0], ids[-1]]
+        loadgen.run(
+            base,
+            "points.lua",
+            [*members, args.seed + 1, "warm-up"],
+            connections=args.clients,
+            seconds=args.warmup,
         )
         with CpuMeter(server.pid, database) as meter:
-            client_before = time.process_time()
-            results, seconds = asyncio.run(
-                drive(port, token, points_plan(ids, args.ops, args.seed), clients=clients)
+            result = loadgen.run(
+                base,
+                "points.lua",
+                [*members, args.seed, "bench"],
+                connections=args.clients,
+                seconds=args.seconds,
             )
-            client_cpu = time.process_time() - client_before
         cpu = meter.used()
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
     try:
-        statuses = {}
-        for kind, status, _p, _s in results:
-            statuses[(kind, status)] = statuses.get((kind, status), 0) + 1
-        latencies = [s * 1000 for *_rest, s in results]
-        if health:
-            base = [s * 1000 for *_rest, s in health]
-            base_cpu = base_meter.used()["server"] / len(health) * 1000
-            print(
-                f"baseline GET /healthz: {len(health) / health_seconds:,.0f} req/s,"
-                f" p50 {percentile(base, 50):.1f} ms, p95 {percentile(base, 95):.1f} ms,"
-                f" server CPU {base_cpu:.2f} ms per request"
-            )
+        base_cpu = base_meter.used()["server"] / health["requests"] * 1000
         print(
-            f"{len(results):,} requests ({args.clients} clients, {args.workers} workers) "
-            f"in {seconds:.1f} s: {len(results) / seconds:,.0f} ops/s"
+            f"baseline GET /healthz: {health['per_second']:,.0f} req/s,"
+            f" p50 {health['p50']:.1f} ms, p95 {health['p95']:.1f} ms,"
+            f" server CPU {base_cpu:.2f} ms per request"
+        )
+        requests = result["requests"]
+        print(
+            f"{requests:,} requests ({args.clients} clients, {args.workers} workers) "
+            f"in {result['seconds']:.1f} s: {result['per_second']:,.0f} ops/s"
+            f" (target 1,000)"
         )
         print(
-            f"latency ms: p50 {percentile(latencies, 50):.1f}  p95 {percentile(latencies, 95):.1f}"
-            f"  p99 {percentile(latencies, 99):.1f}  mean {statistics.fmean(latencies):.1f}"
-            f"  max {max(latencies):.1f}"
+            f"latency ms: p50 {result['p50']:.1f}  p95 {result['p95']:.1f} (target 50)"
+            f"  p99 {result['p99']:.1f}  mean {result['mean']:.1f}  max {result['max']:.1f}"
         )
         per_op = {
             "server": cpu["server"],
             "PostgreSQL": cpu["postgres"],
-            "client": client_cpu,
+            "client (wrk)": result["client_cpu"],
         }
         print(
             "CPU per request: "
-            + ", ".join(
-                f"{name} {used / len(results) * 1000:.2f} ms" for name, used in per_op.items()
-            )
+            + ", ".join(f"{name} {used / requests * 1000:.2f} ms" for name, used in per_op.items())
             + f" (machine load average {os.getloadavg()[0]:.1f})"
         )
-        for kind in ("earn", "redeem"):
-            mine = [s * 1000 for k, _st, _p, s in results if k == kind]
-            print(
-                f"  {kind:6} p50 {percentile(mine, 50):.1f}  p95 {percentile(mine, 95):.1f}"
-                f"  p99 {percentile(mine, 99):.1f}"
-            )
-        print("answers:", ", ".join(f"{k} {st}: {n:,}" for (k, st), n in sorted(statuses.items())))
-        problems = check(url, args.customers, args.balance, warm + results)
-        if problems:
-            print("INVARIANTS BROKEN:")
+        ok = requests - result["refused"]
+        print(
+            f"answers: {ok:,} 201 ({result['earned']:,} points earned,"
+            f" {result['redeemed']:,} redeemed), {result['refused']:,} other,"
+            f" {result['errors_other']:,} socket errors"
+        )
+        answered = {"earned": result["earned"], "redeemed": result["redeemed"], "ok": ok}
+        problems = check(url, args.customers, args.balance, answered, args.clients)
+        if problems or result["refused"] or result["errors_other"]:
+            print("INVARIANTS BROKEN:" if problems else "SOME REQUESTS FAILED")
             for problem in problems[:20]:
                 print("  " + problem)
             return 1
         print(
-            "invariants: hold (ledger sums, lots, running balances;"
-            " balances = setup + earned - redeemed)"
+            "invariants: hold (ledger sums, lots, running balances; balances = setup +"
+            " earned - redeemed; every answered write is in the ledger)"
         )
         return 0
     finally:

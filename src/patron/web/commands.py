@@ -20,6 +20,9 @@ __all__ = ["register", "serve_app"]
 Host = Annotated[str, typer.Option("--host", help=_("serve.opt_host"))]
 Port = Annotated[int, typer.Option("--port", min=1, max=65535, help=_("serve.opt_port"))]
 Workers = Annotated[int, typer.Option("--workers", min=1, max=64, help=_("serve.opt_workers"))]
+AccessLog = Annotated[
+    bool, typer.Option("--access-log/--no-access-log", help=_("serve.opt_access_log"))
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +34,7 @@ def register(app: typer.Typer) -> None:
         port: Port = 8000,
         database_url: DatabaseUrl = None,
         workers: Workers = 1,
+        access_log: AccessLog = True,
     ) -> None:
         import os
 
@@ -48,19 +52,31 @@ def register(app: typer.Typer) -> None:
             application.state.engine.dispose()
             os.environ["PATRON_DATABASE_URL"] = resolve(database_url)
             application = "patron.web.app:create_app"
-        serve_app(application, host=host, port=port, workers=workers)
+        serve_app(application, host=host, port=port, workers=workers, access_log=access_log)
 
 
-def serve_app(application, *, host: str, port: int, workers: int = 1) -> None:
+def serve_app(
+    application, *, host: str, port: int, workers: int = 1, access_log: bool = True
+) -> None:
     """Run ``application`` until interrupted, saying where to open it.
 
     ``application`` is an app, or with several ``workers`` the import path of a factory.
+    A reverse proxy that logs requests itself makes uvicorn's access log (a line per
+    request, written while the request waits) redundant: ``access_log=False``.
     """
     import uvicorn
 
     Console().print(_("serve.listening", url=f"http://{_url_host(host)}:{port}"), highlight=False)
     options = {"factory": True, "workers": workers} if workers > 1 else {}
-    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False, **options)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+        proxy_headers=False,
+        **options,
+    )
 
 
 def _url_host(host: str) -> str:
