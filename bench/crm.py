@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "output"
 sys.path.insert(0, str(HERE))
 
+import loadgen  # noqa: E402  (bench/loadgen.py: wrk)
 from summary import _peak_memory  # noqa: E402  (bench/summary.py's VmHWM reader)
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -256,13 +257,17 @@ SEARCHES = (
 )
 
 
-def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: int = 2) -> dict:
+def measure_api(
+    url: str, *, clients: int = 32, requests: int = 2000, workers: int = 2, seconds: float = 15
+) -> dict:
     """Customer search and the 360 endpoint under ``clients`` concurrent clients.
 
-    ``patron serve --workers`` runs on the filled database at ``url``; each client is a
-    thread with one keep-alive connection sending requests back to back (the server and
-    the clients share the machine's cores, as a small shop's single server would).
-    Returns latency percentiles in milliseconds and throughput per endpoint.
+    ``patron serve --workers`` runs on the filled database at ``url``; wrk
+    (:mod:`loadgen`) keeps ``clients`` keep-alive connections busy for ``seconds`` per
+    endpoint, each sending its next request when the last is answered, cycling through
+    ``requests`` different paths (the server and the clients share the machine's cores,
+    as a small shop's single server would). Returns latency percentiles in milliseconds
+    and throughput per endpoint.
 
     The database is ANALYZEd first: the scoring run has just written a snapshot per
     customer, and the planner must know it. A server with autovacuum on (the default)
@@ -274,9 +279,6 @@ def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: i
     import random
     import secrets
     import socket
-    import threading
-
-    import numpy as np
 
     from patron.crm.db import make_engine, session_scope
     from patron.crm.services import auth, users
@@ -347,55 +349,23 @@ def measure_api(url: str, *, clients: int = 32, requests: int = 2000, workers: i
             }[kind]()
             return f"/api/v1/customers?{query}&limit=20"
 
-        def run(make_path) -> dict:
-            paths = [make_path() for _ in range(requests)]
-            latencies: list[float] = []
-            failures = [0]
-            lock = threading.Lock()
-            work = iter(paths)
+        def run(name: str, make_path, seconds: float) -> dict:
+            paths = OUTPUT / f"crm_paths_{name}.txt"
+            paths.write_text("".join(make_path() + "\n" for _ in range(requests)))
+            result = loadgen.run(
+                f"http://127.0.0.1:{port}",
+                "paths.lua",
+                [paths, token],
+                connections=clients,
+                seconds=seconds,
+            )
+            result["failed"] = result["errors_status"] + result["errors_other"]
+            return result
 
-            def client() -> None:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                headers = {"Authorization": f"Bearer {token}"}
-                mine = []
-                while True:
-                    with lock:
-                        path = next(work, None)
-                    if path is None:
-                        break
-                    start = time.perf_counter()
-                    connection.request("GET", path, headers=headers)
-                    response = connection.getresponse()
-                    response.read()
-                    mine.append(time.perf_counter() - start)
-                    if response.status != 200:
-                        with lock:
-                            failures[0] += 1
-                with lock:
-                    latencies.extend(mine)
-                connection.close()
-
-            threads = [threading.Thread(target=client) for _ in range(clients)]
-            start = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            wall = time.perf_counter() - start
-            ms = np.array(latencies) * 1000
-            return {
-                "requests": len(latencies),
-                "failed": failures[0],
-                "per_second": len(latencies) / wall,
-                "p50": float(np.percentile(ms, 50)),
-                "p95": float(np.percentile(ms, 95)),
-                "p99": float(np.percentile(ms, 99)),
-            }
-
-        run(search_path)  # warm the server's caches and connection pools; not reported
+        run("search", search_path, 5)  # warm the server's caches and pools; not reported
         return {
-            "search": run(search_path),
-            "360": run(lambda: f"/api/v1/customers/{rng.choice(ids)}"),
+            "search": run("search", search_path, seconds),
+            "360": run("360", lambda: f"/api/v1/customers/{rng.choice(ids)}", seconds),
             "clients": clients,
             "workers": workers,
         }
@@ -455,7 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--clients", type=int, default=32, help="concurrent API clients")
-    parser.add_argument("--requests", type=int, default=2000, help="API requests per endpoint")
+    parser.add_argument("--requests", type=int, default=2000, help="different API paths")
+    parser.add_argument("--seconds", type=float, default=15, help="API load per endpoint")
+    parser.add_argument(
+        "--api-only",
+        metavar="DATABASE",
+        help="measure only the API, on a database an earlier run kept (--keep)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="patron serve worker processes")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
@@ -469,6 +445,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
+    if args.api_only:
+        from sqlalchemy.engine import make_url
+
+        from patron.crm.db import database_url
+
+        url = make_url(database_url(args.url)).set(database=args.api_only)
+        print(f"patron CRM benchmark, {dt.date.today()}, API only, database {args.api_only}")
+        report_api(measure_api(url.render_as_string(hide_password=False), **api_options(args)))
+        return 0
     name = f"patron_bench_{uuid.uuid4().hex[:8]}"
     url = _database(args.url, name, create=True)
     print(f"patron CRM benchmark, {dt.date.today()}, PostgreSQL database {name}")
@@ -504,19 +489,32 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['customers_matched']:,} matched, {r['customers_merged']:,} merged  "
                 f"[{_stages(r['stages'])}]"
             )
-        api = measure_api(url, clients=args.clients, requests=args.requests, workers=args.workers)
-        for endpoint, target in (("search", 50), ("360", 100)):
-            r = api[endpoint]
-            print(
-                f"{endpoint + ':':<7} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
-                f"(target {target})  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "
-                f"{r['requests']:,} requests, {r['failed']} failed; {api['clients']} clients, "
-                f"{api['workers']} server workers"
-            )
+        report_api(measure_api(url, **api_options(args)))
     finally:
         if not args.keep:
             _database(args.url, name, create=False)
     return 0
+
+
+def api_options(args: argparse.Namespace) -> dict:
+    return {
+        "clients": args.clients,
+        "requests": args.requests,
+        "workers": args.workers,
+        "seconds": args.seconds,
+    }
+
+
+def report_api(api: dict) -> None:
+    for endpoint, target in (("search", 50), ("360", 100)):
+        r = api[endpoint]
+        print(
+            f"{endpoint + ':':<7} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
+            f"(target {target})  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "
+            f"{r['requests']:,} requests, {r['failed']} failed; {api['clients']} clients, "
+            f"{api['workers']} server workers, wrk CPU {r['client_cpu'] / r['requests'] * 1000:.2f}"
+            " ms per request"
+        )
 
 
 if __name__ == "__main__":

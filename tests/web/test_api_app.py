@@ -126,3 +126,23 @@ def test_reads_do_not_wait_for_a_writer_on_sqlite(client, users, engine, db_url)
         assert response.status_code == 200
         assert response.json()["total"] == 0  # the writer has not committed
         writer.rollback()
+
+
+@pytest.mark.parametrize(
+    ("threads", "environ", "expected"), [(3, None, 3), (None, "5", 5), (None, None, 8)]
+)
+def test_the_endpoint_threads_are_limited(tmp_path, monkeypatch, threads, environ, expected):
+    # Forty threads (AnyIO's default) fight for the GIL under load; patron runs eight.
+    from anyio.to_thread import current_default_thread_limiter
+
+    monkeypatch.delenv("PATRON_THREADS", raising=False)
+    if environ:
+        monkeypatch.setenv("PATRON_THREADS", environ)
+    app = create_app(f"sqlite:///{tmp_path / 'empty.db'}", check_schema=False, threads=threads)
+
+    @app.get("/limit")
+    async def limit() -> dict:
+        return {"tokens": current_default_thread_limiter().total_tokens}
+
+    with TestClient(app) as client:
+        assert client.get("/limit").json() == {"tokens": expected}

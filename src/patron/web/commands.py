@@ -20,6 +20,9 @@ __all__ = ["register", "serve_app"]
 Host = Annotated[str, typer.Option("--host", help=_("serve.opt_host"))]
 Port = Annotated[int, typer.Option("--port", min=1, max=65535, help=_("serve.opt_port"))]
 Workers = Annotated[int, typer.Option("--workers", min=1, max=64, help=_("serve.opt_workers"))]
+Threads = Annotated[
+    int | None, typer.Option("--threads", min=1, max=256, help=_("serve.opt_threads"))
+]
 AccessLog = Annotated[
     bool, typer.Option("--access-log/--no-access-log", help=_("serve.opt_access_log"))
 ]
@@ -34,6 +37,7 @@ def register(app: typer.Typer) -> None:
         port: Port = 8000,
         database_url: DatabaseUrl = None,
         workers: Workers = 1,
+        threads: Threads = None,
         access_log: AccessLog = True,
     ) -> None:
         import os
@@ -43,7 +47,7 @@ def register(app: typer.Typer) -> None:
         from patron.web.app import create_app
 
         try:
-            application = create_app(database_url)
+            application = create_app(database_url, threads=threads)
         except SchemaError as error:
             Console(stderr=True).print(f"[bold red]{_('cli.error')}:[/] {error}", highlight=False)
             raise typer.Exit(2) from None
@@ -51,6 +55,8 @@ def register(app: typer.Typer) -> None:
             # Each worker process builds its own app (and connection pool) from the URL.
             application.state.engine.dispose()
             os.environ["PATRON_DATABASE_URL"] = resolve(database_url)
+            if threads:
+                os.environ["PATRON_THREADS"] = str(threads)
             application = "patron.web.app:create_app"
         serve_app(application, host=host, port=port, workers=workers, access_log=access_log)
 

@@ -332,7 +332,10 @@ def _plan(
     if any(ch.isdigit() for ch in q) or matched.count(session) >= limit:
         return matched  # counted already when the count decided
     pattern = f"%{_escape(q.lower())}%"
-    if q.lower() == q.upper():
+    if session.get_bind().dialect.name == "postgresql":
+        # ILIKE is what the trigram index (migration 0006) answers, cased or not.
+        inside = Customer.name.ilike(pattern, escape="\\")
+    elif q.lower() == q.upper():
         # Nothing in q has case (Chinese names, digits, signs): the names as stored match
         # exactly when their lower() would, and lower() on every name is most of the scan.
         inside = Customer.name.like(pattern, escape="\\")

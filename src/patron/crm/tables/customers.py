@@ -38,6 +38,13 @@ class Customer(Base):
         # Merges look up who points at a customer; lists sort by the newest.
         Index("ix_customers_merged_into_id", "merged_into_id"),
         Index("ix_customers_created_at", "created_at"),
+        # Search inside names (PostgreSQL's pg_trgm; migration 0006 says why).
+        Index(
+            "ix_customers_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
         CheckConstraint("gender IN ('female','male','other')", "gender"),
     )
 
