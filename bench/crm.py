@@ -72,6 +72,36 @@ def next_export(path: Path) -> Path:
     return again
 
 
+#: Mobile number blocks (the first three digits) of the Chinese carriers.
+MOBILE_BLOCKS = (
+    *range(130, 140),
+    145,
+    147,
+    *range(150, 154),
+    *range(155, 160),
+    166,
+    *range(170, 179),
+    *range(180, 190),
+    191,
+    198,
+    199,
+)
+
+
+def mobile_numbers(rng, n: int):
+    """``n`` different 11-digit mobile numbers, spread over the carriers' blocks as real
+    customers' are: a 7-digit prefix matches a handful of them, not ten thousand (numbers
+    counted up from 13000000001 made every phone-prefix search a scan of 10,000)."""
+    import numpy as np
+
+    drawn = np.empty(0, dtype=np.int64)
+    while len(drawn) < n:
+        blocks = np.array(MOBILE_BLOCKS, dtype=np.int64)[rng.integers(0, len(MOBILE_BLOCKS), n)]
+        more = blocks * 10**8 + rng.integers(0, 10**8, n)
+        drawn = np.unique(np.concatenate([drawn, more]))
+    return rng.permutation(drawn)[:n].astype(str)
+
+
 def fill(url: str, customers: int, orders: int, seed: int = 5) -> dict:
     """``customers`` customers (each with a phone and an external id) and about ``orders``
     orders, written with COPY through patron's bulk loader; returns the counts."""
@@ -91,6 +121,7 @@ def fill(url: str, customers: int, orders: int, seed: int = 5) -> dict:
     surnames = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"))
     given = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国志红文辉"))
     end = np.datetime64(END) + np.timedelta64(1, "D")
+    numbers = mobile_numbers(rng, customers)
     with session_scope(engine) as session:
         # Setup only: skip the foreign-key triggers while loading (superuser).
         session.connection().exec_driver_sql("SET session_replication_role = replica")
@@ -103,7 +134,7 @@ def fill(url: str, customers: int, orders: int, seed: int = 5) -> dict:
                 pa.array(given[rng.integers(0, len(given), n)]),
                 "",
             )
-            phones = pa.array((13_000_000_000 + ids).astype(str))
+            phones = pa.array(numbers[start : start + n])
             times = pa.array([now] * n, pa.timestamp("us", "UTC"))
             bulk.load_rows(
                 session,

@@ -239,6 +239,45 @@ def test_an_estimated_total_is_remembered_and_an_exact_one_never(db, engine, mon
         assert customer_search._estimates == {}  # SQLite counts exactly
 
 
+def test_concurrent_searches_count_an_estimated_total_once(db, engine, monkeypatch):
+    import threading
+    import time
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite counts exactly and remembers nothing")
+    for i in range(4):
+        customers.create_customer(db, actor=None, name=f"A{i}")
+    db.commit()
+    monkeypatch.setattr(customer_search, "_estimates", {})
+    monkeypatch.setattr(customer_search, "_counting", {})
+    monkeypatch.setattr(customer_search, "COUNT_EXACT_UP_TO", 2)
+    counted = []
+    count_bounded = customer_search._count_bounded
+
+    def slow_count(session, plan):
+        counted.append(plan.key)
+        total = count_bounded(session, plan)
+        time.sleep(0.3)  # the others arrive while this count runs
+        return total
+
+    monkeypatch.setattr(customer_search, "_count_bounded", slow_count)
+    start = threading.Barrier(6)
+    totals = []
+
+    def search() -> None:
+        with session_factory(engine)() as session:
+            start.wait()
+            totals.append(customer_search.search_customers(session)[1])
+
+    threads = [threading.Thread(target=search) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(counted) == 1
+    assert len(totals) == 6 and len(set(totals)) == 1 and totals[0] >= 3
+
+
 def test_a_fragment_without_case_is_found_inside_names_as_stored(db):
     for name in ("三丰", "张三丰", "李三丰乙", "张三", "Sanfeng 三丰"):
         customers.create_customer(db, actor=None, name=name)

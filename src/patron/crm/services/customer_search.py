@@ -76,6 +76,7 @@ ESTIMATE_SECONDS = 10.0
 _ESTIMATES_MAX = 1_000
 _estimates: dict[tuple, tuple[float, int]] = {}
 _estimates_lock = threading.Lock()
+_counting: dict[tuple, threading.Lock] = {}  # a lock per search whose total is being counted
 _Q_LENGTH = 128
 _PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
 _MIN_PHONE_DIGITS = 3
@@ -476,20 +477,44 @@ def _count(session: Session, plan: _Plan) -> int:
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return int(session.scalar(plan.select_from(func.count())) or 0)
-    remembered = _estimates.get(plan.key) if plan.key is not None else None
+    if plan.key is None or ESTIMATE_SECONDS <= 0:
+        return _count_bounded(session, plan)
+    remembered = _remembered(plan.key)
+    if remembered is not None:
+        return remembered
+    # One count per search at a time: when "all gold customers" expires, the twenty
+    # requests asking for it wait for one count instead of running twenty (each reads
+    # ten thousand rows).
+    with _estimates_lock:
+        counting = _counting.setdefault(plan.key, threading.Lock())
+    with counting:
+        remembered = _remembered(plan.key)
+        if remembered is not None:
+            return remembered
+        total = _count_bounded(session, plan)
+        if total > COUNT_EXACT_UP_TO:
+            with _estimates_lock:
+                if len(_estimates) >= _ESTIMATES_MAX:
+                    _estimates.clear()
+                    _counting.clear()
+                _estimates[plan.key] = (time.monotonic() + ESTIMATE_SECONDS, total)
+    return total
+
+
+def _remembered(key: tuple) -> int | None:
+    remembered = _estimates.get(key)
     if remembered is not None and remembered[0] > time.monotonic():
         return remembered[1]
+    return None
+
+
+def _count_bounded(session: Session, plan: _Plan) -> int:
+    """The exact count up to :data:`COUNT_EXACT_UP_TO`, else the planner's estimate."""
     bounded = plan.select_from(Customer.id).limit(COUNT_EXACT_UP_TO + 1).subquery()
     exact = int(session.scalar(select(func.count()).select_from(bounded)) or 0)
     if exact <= COUNT_EXACT_UP_TO:
         return exact
-    total = _estimate(session, plan, exact)
-    if plan.key is not None and ESTIMATE_SECONDS > 0:
-        with _estimates_lock:
-            if len(_estimates) >= _ESTIMATES_MAX:
-                _estimates.clear()
-            _estimates[plan.key] = (time.monotonic() + ESTIMATE_SECONDS, total)
-    return total
+    return _estimate(session, plan, exact)
 
 
 def _estimate(session: Session, plan: _Plan, exact: int) -> int:
