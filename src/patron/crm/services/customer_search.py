@@ -141,8 +141,12 @@ class _Plan:
             # Few matches for the size of the run: fetch them by their indexes and sort.
             # (Left to itself, PostgreSQL may instead walk the CLV index through a million
             # snapshots hoping to meet the matches early.)
-            query = self.select_from(*columns).order_by(*_order(sort, self.run_id))
-            return list(session.execute(query.limit(limit).offset(offset)))
+            # The page's ids first, then their rows: sorting whole rows (and each one's
+            # tags) of two thousand "刘刚…" to keep twenty cost twice the time.
+            order = _order(sort, self.run_id)
+            chosen = self.select_from(Customer.id).order_by(*order).limit(limit).offset(offset)
+            query = self.select_from(*columns).where(Customer.id.in_(chosen.scalar_subquery()))
+            return list(session.execute(query.order_by(*order)))
         # Many matches: walk the snapshots in sort order, which meets a page of them at
         # once, then the customers with no value to sort by, by id. Two queries, because
         # "NULLS LAST" over an outer join cannot walk the (run_id, predicted_clv) index.
