@@ -145,8 +145,10 @@ class _Plan:
             # tags) of two thousand "刘刚…" to keep twenty cost twice the time.
             order = _order(sort, self.run_id)
             chosen = self.select_from(Customer.id).order_by(*order).limit(limit).offset(offset)
-            query = self.select_from(*columns).where(Customer.id.in_(chosen.scalar_subquery()))
-            return list(session.execute(query.order_by(*order)))
+            # Only the ids narrow the rows: repeating the conditions would let the planner
+            # (which guesses one match for a Chinese name range) read all matches again.
+            rows = _Plan([Customer.id.in_(chosen.scalar_subquery())], self.run_id, False)
+            return list(session.execute(rows.select_from(*columns).order_by(*order)))
         # Many matches: walk the snapshots in sort order, which meets a page of them at
         # once, then the customers with no value to sort by, by id. Two queries, because
         # "NULLS LAST" over an outer join cannot walk the (run_id, predicted_clv) index.
