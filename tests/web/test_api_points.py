@@ -161,7 +161,7 @@ def test_the_same_key_while_the_first_request_runs_is_409(client, users, custome
     try:
         holder.execute(
             text("SELECT pg_advisory_xact_lock(:c, :k)"),
-            {"c": idempotency._LOCK_CLASS, "k": idempotency._lock_id(user_id, "slow-1")},
+            {"c": idempotency.LOCK_CLASS, "k": idempotency.lock_id(user_id, "slow-1")},
         )
         busy = post(
             client,

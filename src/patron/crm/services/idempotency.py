@@ -44,6 +44,8 @@ __all__ = [
     "Stored",
     "parse_key",
     "fingerprint",
+    "LOCK_CLASS",
+    "lock_id",
     "claim",
     "remember",
     "purge",
@@ -53,7 +55,7 @@ __all__ = [
 KEEP = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 255
 #: The first half of the advisory lock's two-part key: "idempotency" in patron's locks.
-_LOCK_CLASS = 0x1DE0
+LOCK_CLASS = 0x1DE0
 
 
 class MissingKey(ServiceError):
@@ -117,7 +119,8 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _lock_id(user_id: int, key: str) -> int:
+def lock_id(user_id: int, key: str) -> int:
+    """The second half of the advisory lock that holds ``key`` of ``user_id`` while it runs."""
     digest = hashlib.sha256(f"{user_id}\x1f{key}".encode()).digest()
     return int.from_bytes(digest[:4], "big", signed=True)
 
@@ -150,7 +153,7 @@ def claim(session: Session, *, user_id: int, key: str, fingerprint: str) -> Stor
         (422) When the key answered a different request.
     """
     if session.get_bind().dialect.name == "postgresql":
-        params = {"class": _LOCK_CLASS, "lock": _lock_id(user_id, key), "user": user_id, "key": key}
+        params = {"class": LOCK_CLASS, "lock": lock_id(user_id, key), "user": user_id, "key": key}
         taken, *found = session.execute(_CLAIM, params).one()
         if not taken:
             raise KeyInUse(_("idempotency.in_progress"), field="Idempotency-Key")
