@@ -139,6 +139,26 @@ def test_merge_moves_everything_to_the_survivor(session, pair):
     assert event.after["merged_id"] == merged.id and event.after["merge_id"] == merge.id
 
 
+def test_merge_moves_feedback_and_survey_answers_to_the_survivor(session, pair):
+    from patron.crm.services.feedback import answers, invitations, records
+    from patron.crm.tables import FeedbackRecord, SurveyInvitation, SurveyResponse
+
+    staff, survivor, merged = pair
+    records.record_feedback(
+        session, merged.id, channel="phone", kind="praise", text="送货很快", actor=staff
+    )
+    made = invitations.create_invitations(session, kind="nps", customer_id=merged.id, actor=staff)
+    answers.answer_survey(session, made.created[0].token, score=9, comment="不错")
+    session.commit()
+    identity.merge_customers(session, survivor.id, merged.id, rule="manual", actor=staff)
+    session.commit()
+    for table in (FeedbackRecord, SurveyInvitation, SurveyResponse):
+        assert set(session.scalars(select(table.customer_id))) == {survivor.id}
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "customer.merge")).one()
+    assert event.after["moved"]["feedback_records"] == 1
+    assert event.after["moved"]["survey_responses"] == 1
+
+
 def test_an_earlier_merge_points_at_the_new_survivor(session):
     a, b, c = (add(session, name=n) for n in "abc")
     identity.merge_customers(session, b.id, c.id, rule="manual")

@@ -25,7 +25,10 @@ from patron.crm.tables import (
     CustomerExternalId,
     CustomerMerge,
     CustomerTag,
+    FeedbackRecord,
     Order,
+    SurveyInvitation,
+    SurveyResponse,
     Touchpoint,
 )
 from patron.i18n import _
@@ -55,13 +58,19 @@ MATCH_ON: tuple[str, ...] = ("phone", "email")
 MATCH_FIELDS = ("phone", "email")
 MERGE_RULES = ("phone", "email", "manual")
 
-#: Columns holding a customer id that follow the customer into a merge. Later parts
-#: (points, feedback, tasks) append theirs, so a merge never leaves their rows behind.
-#: Tags and consents are not listed: they are keyed by customer and need reconciling.
+#: Columns holding a customer id that follow the customer into a merge, so the survivor's
+#: 360, inbox and satisfaction see everything (the feedback queries also follow merges, for
+#: rows written before this list held them). Tags and consents are not listed: they are
+#: keyed by customer and need reconciling; points accounts merge in :mod:`.loyalty`. Tasks
+#: stay: an open task's ``open_key`` names its customer (so a second survey answer finds
+#: the task already open), and the inbox and the 360 find them through the merge.
 MOVED_COLUMNS: list[InstrumentedAttribute[int]] = [
     Order.customer_id,
     Touchpoint.customer_id,
     CustomerExternalId.customer_id,
+    SurveyInvitation.customer_id,
+    SurveyResponse.customer_id,
+    FeedbackRecord.customer_id,
 ]
 
 #: Profile fields a survivor takes from the merged record when it has none of its own.
