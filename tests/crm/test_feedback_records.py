@@ -233,3 +233,24 @@ def test_a_file_without_the_needed_columns_is_refused_whole(session, content, co
     if column:
         assert refused.value.column == column
     assert session.scalar(select(func.count()).select_from(FeedbackRecord)) == 0
+
+
+def test_the_business_topics_in_patron_toml_apply_to_saved_feedback(session, tmp_path, monkeypatch):
+    config = tmp_path / "patron.toml"
+    config.write_text('[feedback.topics]\nwarranty = ["保修", "warranty"]\n', "utf-8")
+    monkeypatch.setenv("PATRON_CONFIG", str(config))
+    customer = new_customer(session)
+    staff = make_user(session, "kefu", "staff")
+    record = feedback.record_feedback(
+        session, customer.id, channel="phone", kind="question", text="保修期是多久？", actor=staff
+    )
+    assert "warranty" in record.topics
+    # Edited while the server runs: read again, and a bad key is an error naming the file.
+    config.write_text('[feedback]\npositve = ["赞"]\n', "utf-8")
+    import os
+
+    os.utime(config, (1, 1))
+    with pytest.raises(InputError, match="patron.toml"):
+        feedback.record_feedback(
+            session, customer.id, channel="phone", kind="praise", text="很好", actor=staff
+        )

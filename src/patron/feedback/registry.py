@@ -14,7 +14,7 @@ import threading
 from patron.feedback.analysis import TextAnalyser
 from patron.feedback.lexicon_analyser import LexiconAnalyser
 
-__all__ = ["default_analyser", "get_analyser", "set_analyser"]
+__all__ = ["default_analyser", "get_analyser", "installed_analyser", "set_analyser"]
 
 _lock = threading.Lock()
 _default: LexiconAnalyser | None = None
@@ -34,6 +34,11 @@ def default_analyser() -> LexiconAnalyser:
 def get_analyser() -> TextAnalyser:
     """The analyser in use: the one :func:`set_analyser` installed, else the default."""
     return _installed if _installed is not None else default_analyser()
+
+
+def installed_analyser() -> TextAnalyser | None:
+    """The analyser :func:`set_analyser` installed, or ``None`` (the defaults apply)."""
+    return _installed
 
 
 def set_analyser(analyser: TextAnalyser | None) -> None:

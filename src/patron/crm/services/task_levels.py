@@ -18,12 +18,12 @@ it changes. An unknown kind or a value that is not a positive number is an
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from patron.crm.config_file import config_path, read_cached
 from patron.crm.tables import TASK_KINDS
 from patron.errors import InputError
 from patron.i18n import _
@@ -34,17 +34,6 @@ __all__ = ["DEFAULT_SERVICE_LEVEL_HOURS", "config_path", "service_level_hours"]
 DEFAULT_SERVICE_LEVEL_HOURS = MappingProxyType(
     {"detractor": 48.0, "complaint": 24.0, "personal_call": 72.0, "manual": 72.0}
 )
-
-_cache: dict[str, tuple[float, dict[str, float]]] = {}
-
-
-def config_path() -> Path | None:
-    """The ``patron.toml`` in force: ``PATRON_CONFIG`` if set, else ``./patron.toml`` if any."""
-    named = os.environ.get("PATRON_CONFIG")
-    if named:
-        return Path(named)
-    local = Path("patron.toml")
-    return local if local.is_file() else None
 
 
 def service_level_hours(path: str | Path | None = None) -> dict[str, float]:
@@ -69,20 +58,14 @@ def service_level_hours(path: str | Path | None = None) -> dict[str, float]:
     path = Path(path) if path is not None else config_path()
     if path is None:
         return dict(DEFAULT_SERVICE_LEVEL_HOURS)
-    file = str(path)
     try:
-        mtime = path.stat().st_mtime
+        return dict(read_cached(path, _read))
     except FileNotFoundError:
-        raise InputError(_("tasks.config_missing", file=file), file=file) from None
-    cached = _cache.get(file)
-    if cached is not None and cached[0] == mtime:
-        return dict(cached[1])
-    hours = _read(path, file)
-    _cache[file] = (mtime, hours)
-    return dict(hours)
+        raise InputError(_("tasks.config_missing", file=str(path)), file=str(path)) from None
 
 
-def _read(path: Path, file: str) -> dict[str, float]:
+def _read(path: Path) -> dict[str, float]:
+    file = str(path)
     try:
         data = tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as error:

@@ -2,7 +2,9 @@
 
 The analyser lives in :mod:`patron.feedback` and can be replaced there; the feedback
 services only need its three answers, stored with the record so lists, filters and
-metrics never analyse text again.
+metrics never analyse text again. Without a replacement, the shipped dictionaries apply
+with the business's own words and topics from the ``[feedback]`` table of its
+``patron.toml`` (:mod:`patron.crm.config_file`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ def analyse(text: str, lang: str | None = None) -> TextFacts:
 
 
 def _analyser():
-    # The analyser in use: the lexicon one unless another was installed with set_analyser.
-    from patron.feedback.text import get_analyser
+    # One installed with set_analyser wins; else the lexicon with patron.toml's words.
+    from patron.crm.config_file import config_path, read_cached
+    from patron.feedback.registry import get_analyser, installed_analyser
+    from patron.feedback.settings import analyser_from_config
 
-    return get_analyser()
+    path = config_path()
+    if installed_analyser() is not None or path is None:
+        return get_analyser()
+    try:
+        return read_cached(path, analyser_from_config)
+    except FileNotFoundError:
+        return analyser_from_config(path)  # raises the InputError that names the file
