@@ -121,7 +121,7 @@ def fill(url: str, customers: int, orders: int, seed: int = 5) -> dict:
     surnames = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"))
     given = np.array(list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍建国志红文辉"))
     end = np.datetime64(END) + np.timedelta64(1, "D")
-    numbers = mobile_numbers(rng, customers)
+    mobiles = mobile_numbers(rng, customers)
     with session_scope(engine) as session:
         # Setup only: skip the foreign-key triggers while loading (superuser).
         session.connection().exec_driver_sql("SET session_replication_role = replica")
@@ -134,7 +134,7 @@ def fill(url: str, customers: int, orders: int, seed: int = 5) -> dict:
                 pa.array(given[rng.integers(0, len(given), n)]),
                 "",
             )
-            phones = pa.array(numbers[start : start + n])
+            phones = pa.array(mobiles[start : start + n])
             times = pa.array([now] * n, pa.timestamp("us", "UTC"))
             bulk.load_rows(
                 session,
