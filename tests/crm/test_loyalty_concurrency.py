@@ -10,6 +10,10 @@ difference:
 - SQLite with a plain deferred ``BEGIN`` instead of ``BEGIN IMMEDIATE``: the transactions
   that read first and write later fail with "database is locked" (SQLite never oversells,
   but the requests fail instead of waiting their turn).
+
+On PostgreSQL the API's one-round-trip path (:mod:`patron.crm.services.loyalty.fast_path`)
+runs the same race, each thread with its own idempotency key, and half of the threads
+through the Python path at the same time.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ from sqlalchemy.exc import OperationalError
 from tests.crm.loyalty_data import NOW, new_customer
 
 from patron.crm.db import make_engine, session_scope
-from patron.crm.services import loyalty
-from patron.crm.services.loyalty import accounts, ledger
+from patron.crm.services import idempotency, loyalty, users
+from patron.crm.services.loyalty import accounts, fast_path, ledger
 from patron.crm.tables import LoyaltyEntry
 
 THREADS = 64
@@ -89,6 +93,54 @@ def test_64_concurrent_redemptions_against_1000_succeed_exactly_10_times(wide_en
     for _round in range(ROUNDS):
         customer_id = funded(wide_engine, 1000)
         outcomes = race(wide_engine, customer_id, THREADS)
+        assert outcomes == {"redeemed": 10, "refused": 54}
+        assert state(wide_engine, customer_id) == (0, 10, [])
+
+
+def race_fast(engine, customer_id: int, threads: int, user) -> Counter:
+    """:func:`race` through the one-round-trip path; odd threads take the Python path."""
+    start = threading.Barrier(threads)
+
+    def redeem(number: int) -> str:
+        request = fast_path.PointsWrite(
+            kind="redeem",
+            user_id=user.id,
+            actor_name=user.username,
+            key=f"race-{customer_id}-{number}",
+            fingerprint=idempotency.fingerprint("POST", "/redeem", {"points": 100}),
+            customer_id=customer_id,
+            points=100,
+            reason="race",
+            now=NOW,
+            created_at=NOW.isoformat(),
+        )
+        start.wait(timeout=120)
+        if number % 2:
+            try:
+                with session_scope(engine) as session:
+                    loyalty.redeem(session, customer_id, 100, reason="race", now=NOW)
+                return "redeemed"
+            except loyalty.InsufficientPoints:
+                return "refused"
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            answer = fast_path.write(connection, request)
+        assert answer is not None, "the common case took the Python path"
+        return {201: "redeemed", 409: "refused"}[answer.status_code]
+
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(redeem, number) for number in range(threads)]
+        return Counter(future.result() for future in futures)
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_64_concurrent_redemptions_through_the_one_round_trip_path(wide_engine):
+    with session_scope(wide_engine) as session:
+        user, _password = users.create_user(
+            session, username="racer", role="staff", password="correct horse battery"
+        )
+    for _round in range(ROUNDS):
+        customer_id = funded(wide_engine, 1000)
+        outcomes = race_fast(wide_engine, customer_id, THREADS, user)
         assert outcomes == {"redeemed": 10, "refused": 54}
         assert state(wide_engine, customer_id) == (0, 10, [])
 
