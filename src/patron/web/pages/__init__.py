@@ -17,6 +17,7 @@ from patron.web.pages import (
     loyalty,
     scoring,
     survey,
+    survey_invitations,
     tasks,
 )
 from patron.web.pages.routing import render_error
@@ -33,6 +34,7 @@ for _module in (
     admin,
     tasks,
     feedback,
+    survey_invitations,
     survey,
     loyalty,
 ):

@@ -24,6 +24,7 @@ from patron.web.pages.charts import score_history_chart
 from patron.web.pages.dashboard import finished_runs
 from patron.web.pages.feedback import customer_panel
 from patron.web.pages.loyalty import points_panel
+from patron.web.pages.params import page_number
 from patron.web.pages.render import Viewer, render
 from patron.web.pages.routing import PageRoute, redirect, viewer
 
@@ -41,14 +42,6 @@ SORTS = (
     "-created_at",
 )
 RISKS = ("high", "medium", "low")
-
-
-def page_number(value: str | None) -> int:
-    """The page asked for; anything that is not a positive whole number is page 1."""
-    try:
-        return max(int(value or 1), 1)
-    except ValueError:
-        return 1
 
 
 def _grades(session) -> list[str]:

@@ -1,7 +1,7 @@
-"""Feedback pages: feedback, surveys, and the panels of the 360 and the dashboard.
+"""Feedback pages: the feedback list, and the feedback panels of the 360 and the dashboard.
 
-The feedback list carries the record and import forms; the survey page the invitations,
-their links (shown once), and NPS and CSAT by grade, stage and month.
+The feedback list carries the record and import forms; survey invitations and the NPS and
+CSAT tables are :mod:`.survey_invitations`.
 
 Analysts read everything with names and any phone number or email in the texts masked
 (:func:`patron.crm.services.feedback.record_view`), applied here before a template sees
@@ -24,8 +24,8 @@ from patron.crm.tables.feedback import SENTIMENTS
 from patron.errors import InputError
 from patron.i18n import _, catalogue
 from patron.web.api.feedback import READ, WRITE, upload_name
-from patron.web.api.surveys import survey_url
 from patron.web.deps import SessionDep, client_ip, csrf_protect
+from patron.web.pages.params import one_of, page_number, whole_id
 from patron.web.pages.render import Viewer, render
 from patron.web.pages.routing import PageRoute, redirect, viewer
 
@@ -34,7 +34,6 @@ __all__ = ["router", "labeller", "row_labels", "customer_panel", "dashboard_pane
 router = APIRouter(route_class=PageRoute)
 
 PAGE_SIZE = 25
-STATUSES = ("pending", "answered", "expired")
 _MAX_UPLOAD = 20 * 1024 * 1024
 
 
@@ -57,14 +56,6 @@ def labeller(lang: str) -> Callable[[str, str | None], str]:
     return label
 
 
-def page_number(value: str | None) -> int:
-    """The page asked for; anything that is not a positive whole number is page 1."""
-    try:
-        return max(int(value or 1), 1)
-    except ValueError:
-        return 1
-
-
 def row_labels(lang: str) -> dict[str, Callable[[dict[str, Any]], str]]:
     """How a metrics row is named: its grade, stage (``None``: not scored) or month."""
     from patron.web.pages.render import label
@@ -78,18 +69,6 @@ def row_labels(lang: str) -> dict[str, Callable[[dict[str, Any]], str]]:
         return name
 
     return {"grade": named("grade"), "stage": named("stage"), "month": lambda row: row["month"]}
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(str(value or "").strip())
-    except ValueError:
-        return None
-    return number if 1 <= number <= 2**63 - 1 else None
-
-
-def _choice(value: str, allowed: tuple[str, ...]) -> str:
-    return value if value in allowed else ""
 
 
 # -- feedback list, record form, CSV import --------------------------------------------------
@@ -112,7 +91,7 @@ def _feedback_page(
     filters = {"customer": "", "channel": "", "type": "", "sentiment": "", "topic": "", **filters}
     rows, total = feedback.list_feedback(
         session,
-        customer_id=_int(filters.get("customer")),
+        customer_id=whole_id(filters.get("customer")),
         channel=filters.get("channel") or None,
         kind=filters.get("type") or None,
         sentiment=filters.get("sentiment") or None,
@@ -156,9 +135,9 @@ def _feedback_page(
 
 def _topics() -> list[str]:
     """The topics the analyser in use knows, else those the catalogue names."""
-    from patron.feedback.text import get_analyser
+    from patron.crm.services.feedback.text import analyser
 
-    known = getattr(get_analyser(), "topics", None)
+    known = getattr(analyser(), "topics", None)
     if known:
         return list(known)
     prefix = "feedback.topic."
@@ -180,10 +159,10 @@ def feedback_list(
 ) -> Response:
     """Feedback, newest first, filtered by customer, channel, type, sentiment and topic."""
     filters = {
-        "customer": str(_int(customer) or ""),
-        "channel": _choice(channel, FEEDBACK_CHANNELS),
-        "type": _choice(type, FEEDBACK_KINDS),
-        "sentiment": _choice(sentiment, SENTIMENTS),
+        "customer": str(whole_id(customer) or ""),
+        "channel": one_of(channel, FEEDBACK_CHANNELS),
+        "type": one_of(type, FEEDBACK_KINDS),
+        "sentiment": one_of(sentiment, SENTIMENTS),
         "topic": topic if topic in _topics() else "",
     }
     return _feedback_page(request, session, v, filters, page=page_number(page), saved=saved)
@@ -210,7 +189,7 @@ def feedback_record(
     }
     try:
         with session.begin_nested():
-            target = _int(customer_id)
+            target = whole_id(customer_id)
             if target is None:
                 raise Invalid(
                     _("pages.feedback.bad_customer", lang=v.lang, value=customer_id),
@@ -231,7 +210,7 @@ def feedback_record(
             request,
             session,
             v,
-            {"customer": str(_int(customer_id) or "")},
+            {"customer": str(whole_id(customer_id) or "")},
             form=form,
             error=refusal,
             status_code=422 if isinstance(refusal, Invalid) else 404,
@@ -277,150 +256,6 @@ def feedback_import(
     except (Invalid, InputError) as refusal:
         return _feedback_page(request, session, v, {}, import_error=str(refusal), status_code=422)
     return _feedback_page(request, session, v, {}, imported=result)
-
-
-# -- survey invitations and metrics -------------------------------------------------------
-
-
-def _surveys_page(
-    request: Request,
-    session: SessionDep,
-    v: Viewer,
-    filters: dict[str, str],
-    *,
-    page: int = 1,
-    form: dict[str, str] | None = None,
-    error: ServiceError | None = None,
-    links: list[dict[str, Any]] | None = None,
-    skipped: int = 0,
-    status_code: int = 200,
-) -> Response:
-    from patron.value.config import GRADE_CODES
-    from patron.value.lifecycle import STAGES
-
-    filters = {"kind": "", "status": "", "customer": "", **filters}
-    items, total = feedback.list_invitations(
-        session,
-        kind=filters.get("kind") or None,
-        status=filters.get("status") or None,
-        customer_id=_int(filters.get("customer")),
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
-    )
-    metrics = feedback.survey_metrics(session, timezone=v.me.timezone)
-    grades = [row["label"] for row in metrics["by_grade"] if row["label"] is not None]
-    return render(
-        request,
-        "feedback/surveys.html.j2",
-        v,
-        status_code=status_code,
-        invitations=[_masked_invitation(i, v.masked) for i in items],
-        total=total,
-        page=page,
-        pages=max(math.ceil(total / PAGE_SIZE), 1),
-        filters=filters,
-        kinds=SURVEY_KINDS,
-        statuses=STATUSES,
-        grades=grades or list(GRADE_CODES),
-        stages=STAGES,
-        metrics=metrics,
-        row_label=row_labels(v.lang),
-        fl=labeller(v.lang),
-        form=form
-        or {
-            "kind": "nps",
-            "customer_id": filters.get("customer", ""),
-            "grade": "",
-            "stage": "",
-            "days": "30",
-        },
-        error=getattr(error, "message", None),
-        error_field=getattr(error, "field", None),
-        links=links,
-        skipped=skipped,
-    )
-
-
-def _masked_invitation(item: dict[str, Any], mask: bool) -> dict[str, Any]:
-    out = feedback.record_view(item, mask=mask)
-    if mask and out.get("response"):
-        out["response"] = feedback.record_view(out["response"], mask=True)
-    return out
-
-
-@router.get("/surveys", name="surveys")
-def surveys(
-    request: Request,
-    session: SessionDep,
-    v: Annotated[Viewer, Depends(viewer(READ))],
-    kind: str = "",
-    status: str = "",
-    customer: str = "",
-    page: str = "1",
-) -> Response:
-    """NPS and CSAT (overall, per grade, stage and month), invitations and the invite form."""
-    filters = {
-        "kind": _choice(kind, SURVEY_KINDS),
-        "status": _choice(status, STATUSES),
-        "customer": str(_int(customer) or ""),
-    }
-    return _surveys_page(request, session, v, filters, page=page_number(page))
-
-
-@router.post("/surveys", name="invite", dependencies=[Depends(csrf_protect)])
-def invite(
-    request: Request,
-    session: SessionDep,
-    v: Annotated[Viewer, Depends(viewer(WRITE))],
-    kind: str = Form("nps"),
-    customer_id: str = Form(""),
-    grade: str = Form(""),
-    stage: str = Form(""),
-    days: str = Form("30"),
-) -> Response:
-    """Make survey links; they are shown on this answer only (the server keeps no copy)."""
-    form = {"kind": kind, "customer_id": customer_id, "grade": grade, "stage": stage}
-    form["days"] = days
-    try:
-        with session.begin_nested():
-            if customer_id.strip() and _int(customer_id) is None:
-                raise Invalid(
-                    _("pages.feedback.bad_customer", lang=v.lang, value=customer_id),
-                    field="customer_id",
-                )
-            batch = feedback.create_invitations(
-                session,
-                kind=kind,
-                customer_id=_int(customer_id),
-                grade=grade.strip() or None,
-                stage=stage.strip() or None,
-                expires_in_days=_int(days) or 0,
-                actor=v.user,
-                ip=client_ip(request),
-            )
-    except (Invalid, NotFound) as refusal:
-        return _surveys_page(
-            request,
-            session,
-            v,
-            {},
-            form=form,
-            error=refusal,
-            status_code=422 if isinstance(refusal, Invalid) else 404,
-        )
-    links = [
-        {
-            "id": new.invitation.id,
-            "customer_id": new.invitation.customer_id,
-            "kind": new.invitation.kind,
-            "expires_at": new.invitation.expires_at,
-            "url": survey_url(request, new.token),
-        }
-        for new in batch.created
-    ]
-    return _surveys_page(
-        request, session, v, {}, links=links, skipped=batch.skipped, status_code=201
-    )
 
 
 # -- panels included in other pages -------------------------------------------------------

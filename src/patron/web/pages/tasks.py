@@ -23,6 +23,7 @@ from patron.crm.tables import TASK_KINDS
 from patron.i18n import _
 from patron.web.deps import SessionDep, csrf_protect
 from patron.web.pages.customers import page_number
+from patron.web.pages.params import whole_id
 from patron.web.pages.render import Viewer, render
 from patron.web.pages.routing import PageRoute, redirect, safe_next, viewer
 
@@ -36,22 +37,14 @@ VIEWS = ("mine", "overdue", "unassigned", "all")
 STATUSES = ("open", "closed")
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        number = int(value) if value else None
-    except ValueError:
-        return None
-    return number if number is not None and 0 < number < 2**63 else None
-
-
 def _filters(v: Viewer, view: str, kind: str, status: str, owner: str, customer: str) -> dict:
     default = "mine" if v.can("tasks.write") else "all"
     return {
         "view": view if view in VIEWS else default,
         "kind": kind if kind in TASK_KINDS else "",
         "status": status if status in STATUSES else "open",
-        "owner": str(_int(owner) or ""),
-        "customer": str(_int(customer) or ""),
+        "owner": str(whole_id(owner) or ""),
+        "customer": str(whole_id(customer) or ""),
     }
 
 
@@ -70,8 +63,8 @@ def _inbox(
     query: dict[str, Any] = {
         "kind": filters["kind"] or None,
         "status": filters["status"],
-        "customer_id": _int(filters["customer"]),
-        "owner_id": _int(filters["owner"]),
+        "customer_id": whole_id(filters["customer"]),
+        "owner_id": whole_id(filters["owner"]),
     }
     if view == "mine":
         query["owner_id"] = v.user.id
@@ -198,7 +191,7 @@ def reassign_task(
     next: Annotated[str, Form()] = "/tasks",  # noqa: A002
 ) -> Response:
     """Give a task to another member of staff."""
-    owner = _int(owner_id)
+    owner = whole_id(owner_id)
     if owner is None:
         raise Invalid(tasks_message(v, "bad_owner", id=owner_id), field="owner_id")
     tasks.reassign_task(session, task_id, owner_id=owner, actor=v.user)
@@ -217,12 +210,12 @@ def open_task(
     next: Annotated[str, Form()] = "/tasks",  # noqa: A002
 ) -> Response:
     """Open a task by hand (the 360's form); it goes to the customer's owner, else to me."""
-    customer = _int(customer_id)
+    customer = whole_id(customer_id)
     if customer is None:
         raise Invalid(tasks_message(v, "bad_customer", value=customer_id), field="customer_id")
     due_at = None
     if due_in_hours.strip():
-        hours = _int(due_in_hours.strip())
+        hours = whole_id(due_in_hours.strip())
         if hours is None or hours > 24 * 365:
             raise Invalid(tasks_message(v, "bad_hours", value=due_in_hours), field="due_at")
         due_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TextFacts", "analyse"]
+__all__ = ["TextFacts", "analyse", "analyser"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class TextFacts:
 
 def analyse(text: str, lang: str | None = None) -> TextFacts:
     """Analyse ``text`` with the installed analyser (``lang`` None: detected from the text)."""
-    result = _analyser().analyse(text, lang)
+    result = analyser().analyse(text, lang)
     return TextFacts(
         sentiment=result.sentiment,
         score=max(-1.0, min(1.0, float(result.score))),
@@ -35,8 +35,12 @@ def analyse(text: str, lang: str | None = None) -> TextFacts:
     )
 
 
-def _analyser():
-    # One installed with set_analyser wins; else the lexicon with patron.toml's words.
+def analyser():
+    """The analyser in use, chosen in this order.
+
+    One installed with ``set_analyser``; else the lexicon with the ``[feedback]`` words and
+    topics of ``patron.toml``; else the shipped lexicon.
+    """
     from patron.crm.config_file import config_path, read_cached
     from patron.feedback.registry import get_analyser, installed_analyser
     from patron.feedback.settings import analyser_from_config
