@@ -5,7 +5,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from tests.cli.test_cli import run as run_patron
 
 import patron
@@ -190,3 +190,15 @@ def test_patron_score_prints_the_run_or_why_it_failed(db_url, demo_file):
     result = run_patron("score", "--model", "bgnbd", "--database-url", db_url, lang="zh")
     assert result.returncode == 0, result.stderr
     assert "位客户评分" in result.stdout and "黄金" in result.stdout and "流失" in result.stdout
+
+
+def test_a_run_analyses_its_snapshots_on_postgresql(session, imported):
+    # Without statistics for the new run the next search reads every snapshot.
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite plans without statistics from ANALYZE")
+    count = text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'score_snapshots'")
+    before = session.scalar(count)
+    run_scoring(session, model="bgnbd")
+    session.commit()
+    session.execute(text("SELECT pg_stat_clear_snapshot()"))
+    assert session.scalar(count) == before + 1

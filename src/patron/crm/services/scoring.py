@@ -230,7 +230,15 @@ def _store_snapshots(session: Session, run_id: int, customers: pa.Table) -> int:
             column = pc.round(pc.cast(column, pa.float64()), 2)
         columns["t" if name == "T" else name] = column
     rows = pa.table(columns)
-    return bulk.load_rows(session, "score_snapshots", bulk.db_values(rows, bulk.dialect(session)))
+    dialect = bulk.dialect(session)
+    stored = bulk.load_rows(session, "score_snapshots", bulk.db_values(rows, dialect))
+    if dialect == "postgresql":
+        # The planner must know the new run at once: with no statistics for it, the next
+        # search joins snapshots by reading all of them (hundreds of milliseconds) until
+        # autovacuum analyses the table, a minute later -- or never, where it is off. A
+        # sample of the table costs a second or two of a run over a million customers.
+        session.execute(text("ANALYZE score_snapshots"))
+    return stored
 
 
 def _backtest_headline(backtest: dict[str, Any] | None) -> dict[str, Any]:
