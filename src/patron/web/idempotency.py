@@ -34,7 +34,7 @@ __all__ = ["IdempotencyKeyDep", "Outcome", "idempotency_key", "run_once", "REPLA
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(
@@ -44,7 +44,11 @@ def idempotency_key(
         ),
     ] = None,
 ) -> str:
-    """The request's ``Idempotency-Key``; 400 without one."""
+    """The request's ``Idempotency-Key``; 400 without one.
+
+    ``async`` only so that FastAPI runs it in the event loop: it does no I/O, and a plain
+    ``def`` would cost every write a hop to a worker thread and back.
+    """
     return idempotency.parse_key(key)
 
 

@@ -30,8 +30,10 @@ from patron.web.schemas import MAX_ID, ErrorOut, Text
 
 __all__ = ["router", "PointsIn", "RedeemIn", "AdjustIn", "PointsOut", "PostingOut"]
 
-#: Connections of a worker's pool for the one-round-trip writes (PostgreSQL).
-FAST_POOL_SIZE = (2, 8)
+#: Connections (fewest, most) of a worker's pool for the one-round-trip writes. Few: a
+#: write holds its connection for one call, and on bench/loyalty.py's two cores 4 per
+#: worker beat 8 and 16 (more backends only take turns on the same CPUs).
+FAST_POOL_SIZE = (2, 4)
 
 
 @asynccontextmanager
