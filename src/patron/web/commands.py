@@ -58,31 +58,43 @@ def register(app: typer.Typer) -> None:
             if threads:
                 os.environ["PATRON_THREADS"] = str(threads)
             application = "patron.web.app:create_app"
-        serve_app(application, host=host, port=port, workers=workers, access_log=access_log)
+        status = serve_app(
+            application, host=host, port=port, workers=workers, access_log=access_log
+        )
+        if status:
+            raise typer.Exit(status)
 
 
 def serve_app(
     application, *, host: str, port: int, workers: int = 1, access_log: bool = True
-) -> None:
-    """Run ``application`` until interrupted, saying where to open it.
+) -> int:
+    """Run ``application`` until interrupted, saying where to open it; the exit status.
 
     ``application`` is an app, or with several ``workers`` the import path of a factory.
-    A reverse proxy that logs requests itself makes uvicorn's access log (a line per
-    request, written while the request waits) redundant: ``access_log=False``.
+    Several workers each listen on a socket of their own where the platform allows it
+    (:mod:`patron.web.workers` says why). A reverse proxy that logs requests itself makes
+    uvicorn's access log (a line per request, written while the request waits) redundant:
+    ``access_log=False``.
     """
     import uvicorn
 
+    from patron.web import workers as own_sockets
+
     Console().print(_("serve.listening", url=f"http://{_url_host(host)}:{port}"), highlight=False)
-    options = {"factory": True, "workers": workers} if workers > 1 else {}
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=access_log,
-        proxy_headers=False,
-        **options,
-    )
+    options = {"log_level": "info", "access_log": access_log, "proxy_headers": False}
+    if workers > 1 and own_sockets.available():
+        try:
+            return own_sockets.run_workers(
+                application, host=host, port=port, workers=workers, **options
+            )
+        except OSError as error:  # the port is taken, or the address is not this host's
+            message = _("serve.cannot_listen", address=f"{host}:{port}", error=error.strerror)
+            Console(stderr=True).print(f"[bold red]{_('cli.error')}:[/] {message}")
+            return 2
+    if workers > 1:
+        options |= {"factory": True, "workers": workers}
+    uvicorn.run(application, host=host, port=port, **options)
+    return 0
 
 
 def _url_host(host: str) -> str:
