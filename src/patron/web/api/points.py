@@ -4,6 +4,10 @@ Every write takes an ``Idempotency-Key`` header (:mod:`patron.web.idempotency`):
 one it is refused with 400, a retry with the same key gets the first answer again (marked
 ``Idempotent-Replayed: true``), the same key on a different request is 422, and while the
 first request runs 409. A redemption beyond the balance is 409 ``insufficient_points``.
+
+On PostgreSQL an earn or a redemption is first offered to the one-round-trip path
+(:mod:`patron.crm.services.loyalty.fast_path`), awaited on a small pool of its own in the
+event loop; the cases it leaves, and SQLite, take the Python path in a worker thread.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ async def _fast_pool(app: FastAPI) -> AsyncIterator[None]:
     engine = app.state.engine
     pool = None
     if engine.dialect.name == "postgresql":
-        from psycopg_pool import AsyncConnectionPool
+        import psycopg
+        from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         pool = AsyncConnectionPool(
@@ -57,12 +62,16 @@ async def _fast_pool(app: FastAPI) -> AsyncIterator[None]:
             kwargs={"autocommit": True},
             open=False,
         )
-        await pool.open(wait=True)
-        async with pool.connection() as connection:
-            cursor = await connection.execute(fast_path.INSTALLED)
-            if not (await cursor.fetchone())[0]:
-                await pool.close()
-                pool = None
+        try:
+            await pool.open(wait=True, timeout=10)
+            async with pool.connection() as connection:
+                cursor = await connection.execute(fast_path.INSTALLED)
+                installed = (await cursor.fetchone())[0]
+        except (psycopg.Error, PoolTimeout):
+            installed = False  # the Python path reports what is wrong, request by request
+        if not installed:
+            await pool.close()
+            pool = None
     app.state.points_pool = pool
     try:
         yield
