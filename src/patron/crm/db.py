@@ -53,6 +53,10 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
     # request once; SQLAlchemy then sees the disconnect and replaces the whole pool.
     options.setdefault("pool_pre_ping", False)
     options.setdefault("pool_recycle", 1800)
+    # No JIT compilation: patron's statements are short, and PostgreSQL compiles by the
+    # plan's estimated cost -- a search's ways to a page that never run cost it ~100 ms
+    # of compiling for a statement that runs in two.
+    options.setdefault("connect_args", {}).setdefault("options", "-c jit=off")
     return create_engine(url, **options)
 
 

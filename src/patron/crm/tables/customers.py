@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.crm.tables.base import Base, Id, created_column, id_column, utcnow
@@ -33,7 +33,15 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_phone_norm", "phone_norm"),
         Index("ix_customers_email_norm", "email_norm"),
-        Index("ix_customers_name", "name"),
+        # Names for search: on PostgreSQL only live customers', with their ids, so a
+        # prefix is counted from the index alone (migration 0008 says why).
+        Index("ix_customers_name", "name").ddl_if(dialect="sqlite"),
+        Index(
+            "ix_customers_live_name",
+            "name",
+            postgresql_include=["id"],
+            postgresql_where=text("merged_into_id IS NULL"),
+        ).ddl_if(dialect="postgresql"),
         Index("ix_customers_owner_id", "owner_id"),
         # Merges look up who points at a customer; lists sort by the newest.
         Index("ix_customers_merged_into_id", "merged_into_id"),

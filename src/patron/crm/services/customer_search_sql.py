@@ -1,0 +1,458 @@
+"""Customer search on PostgreSQL in one statement and one round trip.
+
+The portable search (:mod:`patron.crm.services.customer_search`) asks in three or four
+statements -- the latest run and the external ids, the count, the page -- each built as a
+SQLAlchemy expression. Under 32 concurrent clients that costs more than the database's
+own work: building and compiling the expressions takes most of a worker's time, and every
+round trip hands the GIL over among the request threads. PostgreSQL can decide the rest
+itself, so here one statement does it all:
+
+1. ``run``: the latest finished run; ``owners``: the customers whose external id ``q`` is;
+2. ``prefix``: the customers ``q`` starts (id, external id, phone, email or name), with
+   every filter, at most :data:`COUNT_EXACT_UP_TO` + 1 of them -- an index-only scan of
+   the live names' index (migration 0008) for a name;
+3. ``inside``: only when ``q`` has no digits and the prefixes left the page short, the
+   names ``q`` is inside of (the trigram index);
+4. the total, and one of three ways to the page, each behind a condition PostgreSQL
+   checks once before running it (a "one-time filter"): sort the few matches; walk the
+   run's scores in sort order when the matches are many (then the unscored, by id); or,
+   beyond the bound without a score order, let the planner walk the sort's index;
+5. the page's rows with their scores and tags.
+
+The statement's text depends only on the search's shape (which filters, which sort, what
+kind of ``q``), so PostgreSQL can keep its plans. Totals beyond the bound are estimated
+and remembered as on the portable path (a second statement, once per
+:data:`~patron.crm.services.customer_search.ESTIMATE_SECONDS` per search). Tests hold the
+two paths to the same pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+from patron.crm.services import customer_search as portable
+from patron.crm.services.customer_dicts import CUSTOMER_FIELDS, LIST_SCORE_FIELDS, finite
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+__all__ = ["search"]
+
+#: The score filters: the parameter and the snapshot column it compares.
+_SCORE_FILTERS = (("grade", "grade"), ("stage", "lifecycle_stage"), ("risk", "churn_risk"))
+_WALKABLE = ("predicted_clv", "last_purchase")
+_TIMES = frozenset({"created_at", "updated_at"})
+_SNAPSHOT = "score_snapshots s ON s.run_id = (SELECT id FROM run) AND s.customer_id = c.id"
+
+
+def search(
+    session: Session,
+    *,
+    q: str | None,
+    grade: str | None,
+    stage: str | None,
+    risk: str | None,
+    tag: str | None,
+    owner_id: int | None,
+    sort: str,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int] | None:
+    """The page and total :func:`customer_search.search_customers` answers, or ``None``.
+
+    ``None`` when this path cannot answer (text that does not sort by code point, or a
+    prefix with no successor): the caller then takes the portable path.
+    """
+    q = (q or "").strip()[: portable._Q_LENGTH]
+    if not portable._code_point_order(session):
+        return None
+    params: dict[str, Any] = {"q": q, "limit": limit}
+    kind = _q_kind(q, params)
+    if kind is None:
+        return None
+    given = {"grade": grade, "stage": stage, "risk": risk}
+    filters = tuple(name for name, _column in _SCORE_FILTERS if _given(given[name]))
+    params.update((name, given[name]) for name in filters)
+    if _given(tag):
+        params["tag"] = tag
+    if owner_id is not None:
+        params["owner"] = owner_id
+    shape = (kind, filters, _given(tag), owner_id is not None)
+    bind = session.get_bind()
+    key: tuple = ("sql", bind.url.render_as_string(hide_password=True))
+    key += (portable.COUNT_EXACT_UP_TO, q, grade, stage, risk, tag, owner_id)
+
+    session.flush()  # the statement must see what this session changed
+    connection = session.connection().connection.driver_connection
+    statement = _statement(*shape, sort, limit, offset, portable.COUNT_EXACT_UP_TO)
+    rows, total = _execute(connection, statement, params, key, shape)
+    items = []
+    width = len(CUSTOMER_FIELDS)
+    for row in rows:
+        if row[4] is None:
+            continue  # the total alone: no customer on this page
+        item = dict(zip(CUSTOMER_FIELDS, row[4 : 4 + width], strict=True))
+        for name in _TIMES:
+            item[name] = item[name].astimezone(dt.UTC)
+        for index, name in enumerate(LIST_SCORE_FIELDS, start=4 + width):
+            item[name] = finite(row[index])
+        item["tags"] = list(row[-1])
+        items.append(item)
+    return items, total
+
+
+def _given(value: str | None) -> bool:
+    return value not in (None, "")
+
+
+def _q_kind(q: str, params: dict[str, Any]) -> str | None:
+    """How ``q`` can match, as :func:`customer_search._prefix_matches` decides.
+
+    Its values go into ``params``; the answer is ``""`` without ``q``, else the arms,
+    space-separated (``None``: a prefix with no successor).
+    """
+    if not q:
+        return ""
+    arms = ["owners"]
+    number = q.removeprefix("#")
+    if number.isascii() and number.isdigit() and int(number) < 2**63:
+        params["number"] = int(number)
+        arms.append("id")
+    digits = re.sub(r"\D", "", q)
+    if portable._PHONE_LIKE.fullmatch(q) and len(digits) >= portable._MIN_PHONE_DIGITS:
+        ranges = [("phone_norm", p) for p in portable._phone_prefixes(q, digits)]
+    else:
+        ranges = [] if any(ch.isspace() for ch in q) else [("email_norm", q.lower())]
+        ranges.append(("name", q))
+        if q[:1].islower():
+            ranges.append(("name", q[:1].upper() + q[1:]))
+        if not any(ch.isdigit() for ch in q):
+            params["pattern"] = f"%{portable._escape(q.lower())}%"
+            arms.append("inside")
+    for index, (column, start) in enumerate(ranges):
+        end = portable._successor(start)
+        if end is None:
+            return None
+        params[f"lo{index}"], params[f"hi{index}"] = start, end
+        arms.append(f"{column}:{index}")
+    return " ".join(arms)
+
+
+# --- remembered totals ---------------------------------------------------------------------
+# As on the portable path (ESTIMATE_SECONDS): a total beyond the bound is an estimate,
+# reused for a while. Here the run it was counted under travels with it, and the statement
+# itself ignores it once a newer run has finished.
+
+_estimates: dict[tuple, tuple[float, int, int | None]] = {}
+_estimates_lock = threading.Lock()
+_counting: dict[tuple, threading.Lock] = {}
+
+
+def _execute(
+    connection: Any, statement: str, params: dict[str, Any], key: tuple, shape: tuple
+) -> tuple[list[Any], int]:
+    """The statement's rows and the total.
+
+    One count at a time per search while no estimate stands: the others wait for it,
+    then use it. A remembered total counted under an older run is ignored by the
+    statement itself, which then counts.
+    """
+    remembered = _recall(key)
+    if remembered is None:
+        with _estimates_lock:
+            counting = _counting.setdefault(key, threading.Lock())
+        with counting:
+            remembered = _recall(key)
+            if remembered is None:
+                rows = _fetch(connection, statement, {**params, "known": None, "known_run": None})
+                return rows, _total(connection, rows, params, key, shape)
+    rows = _fetch(
+        connection, statement, {**params, "known": remembered[0], "known_run": remembered[1]}
+    )
+    return rows, _total(connection, rows, params, key, shape)
+
+
+def _recall(key: tuple) -> tuple[int, int | None] | None:
+    """A remembered total and the run it was counted under, while it stands."""
+    remembered = _estimates.get(key)
+    if remembered is None or remembered[0] <= portable.time.monotonic():
+        return None
+    return remembered[1], remembered[2]
+
+
+def _total(
+    connection: Any, rows: list[Any], params: dict[str, Any], key: tuple, shape: tuple
+) -> int:
+    """The statement's total, or beyond the bound (and not remembered) an estimate."""
+    total, known, run_id, prefixed = rows[0][:4]
+    if known or total <= portable.COUNT_EXACT_UP_TO:
+        return total
+    inside = prefixed is not None and prefixed < params["limit"]
+    total = _estimate(connection, shape, params, total, inside=inside)
+    _remember(key, total, run_id)
+    return total
+
+
+def _fetch(connection: Any, statement: str, params: dict[str, Any]) -> list[Any]:
+    """The statement's rows, from a plan made once per connection.
+
+    Planning the statement costs more than running it (its four ways to a page are all
+    planned, though one runs), and PostgreSQL would plan it afresh for each search's
+    values. A generic plan loses nothing here: which way runs is decided as it runs,
+    and a page's size is written in. Nor are parallel workers any use: a way to the page
+    that does not run would still start them. The settings are sent with the statement
+    and reset after it, in one round trip (a pipeline).
+    """
+    try:
+        with connection.pipeline():
+            connection.execute(_SETTINGS)
+            cursor = connection.execute(statement, params, prepare=True)
+            connection.execute(_RESET)
+    except Exception:
+        from psycopg.pq import TransactionStatus
+
+        if connection.info.transaction_status == TransactionStatus.IDLE:
+            connection.execute(_RESET)  # autocommit: no rollback undoes the settings
+        raise
+    return cursor.fetchall()
+
+
+_SETTINGS = """SELECT set_config('plan_cache_mode', 'force_generic_plan', false),
+    set_config('max_parallel_workers_per_gather', '0', false)"""
+_RESET = """SELECT set_config(name, reset_val, false) FROM pg_settings
+    WHERE name IN ('plan_cache_mode', 'max_parallel_workers_per_gather')"""
+
+
+def _remember(key: tuple, total: int, run_id: int | None) -> None:
+    with _estimates_lock:
+        if len(_estimates) >= portable._ESTIMATES_MAX:
+            _estimates.clear()
+            _counting.clear()
+        deadline = portable.time.monotonic() + portable.ESTIMATE_SECONDS
+        _estimates[key] = (deadline, total, run_id)
+
+
+def _estimate(
+    connection: Any, shape: tuple, params: dict[str, Any], exact: int, *, inside: bool
+) -> int:
+    """PostgreSQL's estimate of the matches, at least ``exact``.
+
+    Of the prefixes alone, or of the names ``q`` is inside of too; never of the external
+    ids' owners, a handful at most, whose subquery the planner cannot see into (it would
+    guess half the table).
+    """
+    kind, *rest = shape
+    arms = [arm for arm in kind.split() if arm != "owners" and (inside or arm != "inside")]
+    where = _where(" ".join(arms), *rest, inside_always=True)
+    run = "SELECT id FROM scoring_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1"
+    matches = f"SELECT c.id FROM customers c {_join(shape[1])} WHERE {where}"
+    cursor = connection.execute(f"EXPLAIN (FORMAT JSON) WITH run AS ({run}) {matches}", params)
+    plan = cursor.fetchone()[0]
+    return max(int(plan[0]["Plan"]["Plan Rows"]), exact)
+
+
+# --- the statement -------------------------------------------------------------------------
+
+
+def _join(filters: tuple[str, ...], *, outer: bool = False) -> str:
+    """The latest run's snapshot: required by a score filter, else optional (or none)."""
+    if filters:
+        return f"JOIN {_SNAPSHOT}"
+    return f"LEFT JOIN {_SNAPSHOT}" if outer else ""
+
+
+def _filters(filters: tuple[str, ...], tagged: bool, owned: bool) -> list[str]:
+    """Every condition but ``q``'s."""
+    columns = dict(_SCORE_FILTERS)
+    where = ["c.merged_into_id IS NULL"]
+    where += [f"s.{columns[name]} = %({name})s" for name in filters]
+    if tagged:
+        where.append("c.id IN (SELECT customer_id FROM customer_tags WHERE tag = %(tag)s)")
+    if owned:
+        where.append("c.owner_id = %(owner)s")
+    return where
+
+
+def _arm(arm: str) -> str:
+    """One way ``q`` matches, as a condition on ``c``."""
+    if arm == "owners":
+        return "c.id IN (SELECT customer_id FROM owners)"
+    if arm == "id":
+        return "c.id = %(number)s"
+    if arm == "inside":
+        return "c.name ILIKE %(pattern)s"
+    column, index = arm.split(":")
+    return f"(c.{column} >= %(lo{index})s AND c.{column} < %(hi{index})s)"
+
+
+def _arm_rank(arm: str) -> int:
+    return 0 if arm.startswith("name:") else 1
+
+
+def _where(
+    kind: str, filters: tuple[str, ...], tagged: bool, owned: bool, *, inside_always: bool = False
+) -> str:
+    """The whole search as one condition on ``c`` (and ``s``).
+
+    Every filter, and ``q`` matching by a prefix or, when the prefixes left the page
+    short (or ``inside_always``), inside a name.
+    """
+    where = _filters(filters, tagged, owned)
+    if kind:
+        arms = [_arm(arm) for arm in kind.split() if arm != "inside"]
+        if "inside" in kind and inside_always:
+            arms.append(_arm("inside"))
+        elif "inside" in kind:
+            arms.append(f"((SELECT n FROM prefix_n) < %(limit)s AND {_arm('inside')})")
+        where.append(f"({' OR '.join(arms)})")
+    return " AND ".join(where)
+
+
+def _ctes(kind: str, filters: tuple[str, ...], tagged: bool, owned: bool, *, bound: int) -> str:
+    """The run, the external ids' owners, and the prefix matches (counted up to the bound)."""
+    where = " AND ".join(_filters(filters, tagged, owned))
+    join = _join(filters)
+    if kind:
+        # One SELECT per way to match, each answered by its own index (the name's
+        # index-only), rather than one OR the bitmap scan would check row by row.
+        # Each arm leaves out what an arm before it found, so the arms need no
+        # de-duplication (a hash of two thousand ids for a common name); the name's
+        # ranges, which find the most, go first.
+        arms = sorted((arm for arm in kind.split() if arm != "inside"), key=_arm_rank)
+        selects = []
+        for index, arm in enumerate(arms):
+            earlier = "".join(f" AND {_arm(before)} IS NOT TRUE" for before in arms[:index])
+            selects.append(
+                f"SELECT c.id FROM customers c {join} WHERE {where} AND {_arm(arm)}{earlier}"
+            )
+        prefix = f"{' UNION ALL '.join(selects)} LIMIT {bound + 1}"
+    else:
+        prefix = f"SELECT c.id FROM customers c {join} WHERE {where} LIMIT {bound + 1}"
+    return f"""
+WITH RECURSIVE sources(source) AS (
+    SELECT min(source) FROM customer_external_ids WHERE %(q)s <> ''
+    UNION ALL
+    SELECT (SELECT min(e.source) FROM customer_external_ids e WHERE e.source > s.source)
+    FROM sources s WHERE s.source IS NOT NULL
+),
+run AS MATERIALIZED (
+    SELECT id FROM scoring_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1
+),
+owners AS MATERIALIZED (
+    SELECT x.customer_id FROM sources s
+    JOIN customer_external_ids x ON x.source = s.source AND x.external_id = %(q)s
+),
+prefix AS MATERIALIZED ({prefix}),
+prefix_n AS MATERIALIZED (SELECT count(*) AS n FROM prefix)"""
+
+
+def _order(sort: str, *, id_column: str = "c.id") -> str:
+    key = sort.removeprefix("-")
+    if key == "name":
+        return f"c.name, {id_column}"
+    if key == "created_at":
+        return f"c.created_at DESC, {id_column} DESC"
+    direction = "DESC" if sort.startswith("-") else "ASC"
+    return f"s.{key} {direction} NULLS LAST, {id_column}"
+
+
+_COLUMNS = ", ".join(
+    [f"c.{name}" for name in CUSTOMER_FIELDS]
+    + [f"s.{name}" for name in LIST_SCORE_FIELDS]
+    + ["array(SELECT g.tag FROM customer_tags g WHERE g.customer_id = c.id ORDER BY g.tag)"]
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _statement(
+    kind: str,
+    filters: tuple[str, ...],
+    tagged: bool,
+    owned: bool,
+    sort: str,
+    limit: int,
+    offset: int,
+    bound: int,
+) -> str:
+    """The search of this shape, page and sort.
+
+    Limit and offset are written in: as parameters, a plan PostgreSQL reuses would not
+    know that a page is twenty rows.
+    """
+    where = _where(kind, filters, tagged, owned)
+    key = sort.removeprefix("-")
+    walkable = key in _WALKABLE
+    direction = "DESC" if sort.startswith("-") else "ASC"
+    inside = ""
+    if "inside" in kind:
+        inside = f""" UNION ALL
+    SELECT c.id FROM customers c {_join(filters)}
+    WHERE (SELECT n FROM prefix_n) < {limit} AND c.id NOT IN (SELECT id FROM prefix)
+      AND {" AND ".join(_filters(filters, tagged, owned))} AND {_arm("inside")}
+    LIMIT {bound + 1}"""
+    if walkable:
+        walk = f"(SELECT id FROM run) IS NOT NULL AND (SELECT n FROM total) > {bound}"
+    else:
+        walk = "false"
+    # Without a walk, a score order means no run: every customer is unscored, in id order.
+    large_order = "c.id" if walkable and not filters else _order(sort)
+    # The small branch reads customers only when the sort needs them.
+    small_join = "JOIN customers c ON c.id = h.id" if not walkable else ""
+    small_order = _order(sort, id_column="h.id")
+    small_snapshot = _SNAPSHOT.replace("c.id", "h.id")
+    walked = rest = "SELECT NULL::bigint AS id WHERE false"
+    if walkable:
+        scored = f"""FROM score_snapshots s JOIN customers c ON c.id = s.customer_id
+        WHERE s.run_id = (SELECT id FROM run) AND s.{key} IS NOT NULL AND {where}"""
+        walked = f"""SELECT s.customer_id AS id {scored} AND (SELECT w FROM walk)
+        ORDER BY s.{key} {direction}, s.customer_id LIMIT {limit} OFFSET {offset}"""
+        rest = f"""SELECT c.id FROM customers c {_join(filters, outer=True)}
+        WHERE (SELECT w FROM walk) AND (SELECT n FROM walked_n) < {limit}
+          AND (s.customer_id IS NULL OR s.{key} IS NULL) AND {where}
+        ORDER BY c.id
+        LIMIT {limit} - (SELECT n FROM walked_n)"""
+        if offset:
+            # Past the scored matches: skip the unscored ones the pages before showed.
+            # (Counted only when this page has no scored match; a Limit computes its
+            # offset even when its rows are never asked for.)
+            rest += f"""
+        OFFSET CASE WHEN (SELECT w FROM walk) AND (SELECT n FROM walked_n) = 0
+            THEN greatest({offset} - (SELECT count(*) {scored}), 0) ELSE 0 END"""
+    return f"""{_ctes(kind, filters, tagged, owned, bound=bound)},
+hit AS MATERIALIZED (SELECT id FROM prefix{inside}),
+total AS MATERIALIZED (
+    SELECT CASE WHEN %(known)s::bigint IS NOT NULL
+                 AND %(known_run)s::bigint IS NOT DISTINCT FROM (SELECT id FROM run)
+           THEN %(known)s::bigint ELSE (SELECT count(*) FROM hit) END AS n,
+           %(known)s::bigint IS NOT NULL
+                 AND %(known_run)s::bigint IS NOT DISTINCT FROM (SELECT id FROM run) AS known
+),
+walk AS MATERIALIZED (SELECT {walk} AS w),
+small AS (
+    SELECT h.id FROM hit h {small_join} LEFT JOIN {small_snapshot}
+    WHERE NOT (SELECT w FROM walk) AND (SELECT n FROM total) <= {bound}
+    ORDER BY {small_order} LIMIT {limit} OFFSET {offset}
+),
+walked AS MATERIALIZED ({walked}),
+walked_n AS MATERIALIZED (SELECT count(*) AS n FROM walked),
+rest AS ({rest}),
+large AS (
+    SELECT c.id FROM customers c {_join(filters)}
+    WHERE NOT (SELECT w FROM walk) AND (SELECT n FROM total) > {bound} AND {where}
+    ORDER BY {large_order} LIMIT {limit} OFFSET {offset}
+),
+page AS (
+    SELECT id FROM small UNION ALL SELECT id FROM walked
+    UNION ALL SELECT id FROM rest UNION ALL SELECT id FROM large
+)
+SELECT t.n, t.known, (SELECT id FROM run),
+    CASE WHEN t.known THEN NULL ELSE (SELECT n FROM prefix_n) END, r.*
+FROM total t LEFT JOIN LATERAL (
+    SELECT {_COLUMNS}
+    FROM page p JOIN customers c ON c.id = p.id LEFT JOIN {_SNAPSHOT}
+    ORDER BY {_order(sort)}
+) r ON true"""

@@ -1,0 +1,146 @@
+"""Search in one PostgreSQL statement finds exactly the pages the portable search finds."""
+
+import datetime as dt
+import itertools
+import random
+
+import pytest
+from tests.crm.customer_data import QueryCounter, make_run, make_user
+
+from patron.crm.services import customer_search, customer_search_sql, customers, identity
+
+SURNAMES = "王李张刘陈"
+GIVEN = "伟芳娜秀敏强磊"
+
+
+@pytest.fixture
+def crowd(session, engine):
+    """Ninety customers: shared name prefixes, phones, emails, external ids, tags, owners,
+    merges, and scores with gaps (unscored customers, a score without a CLV)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement search is PostgreSQL's")
+    rng = random.Random(11)
+    owners = [make_user(session, "wang"), make_user(session, "li")]
+    made = []
+    for i in range(90):
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(["", *GIVEN])
+        if i % 17 == 0:
+            name = f"Li {name}" if i % 2 else f"anna {name}"
+        made.append(
+            customers.create_customer(
+                session,
+                actor=None,
+                name=name,
+                phone=f"1{rng.choice('3589')}8{i:08d}" if i % 4 else None,
+                email=f"u{i}@example.com" if i % 3 == 0 else None,
+                owner_id=owners[i % 2].id if i % 5 == 0 else None,
+                tags=["vip"] if i % 6 == 0 else [],
+                external_ids={"pos": f"P{i}"} if i % 7 == 0 else None,
+            )
+        )
+    for survivor, merged in ((made[1], made[2]), (made[10], made[11])):
+        identity.merge_customers(session, survivor.id, merged.id, rule="manual")
+    make_run(session, {c.id: {"grade": "gold"} for c in made[:30]})  # an older run
+    scores = {}
+    for i, c in enumerate(made):
+        if i % 4 == 3:
+            continue  # unscored
+        scores[c.id] = {
+            "grade": ("gold", "silver", "bronze")[i % 3],
+            "churn_risk": ("low", "high")[i % 2],
+            "predicted_clv": None if i % 9 == 0 else float(i % 11),
+            "last_purchase": dt.date(2024, 1, 1) + dt.timedelta(days=i % 13),
+        }
+    make_run(session, scores)
+    session.commit()
+    return made, owners
+
+
+def _searches(made, owners):
+    sample = made[3]
+    queries = [
+        None,
+        "",
+        "王",
+        "王伟",
+        "李芳敏",
+        "伟",
+        "li",
+        "Li",
+        "anna",
+        "13",
+        "138",
+        "+86 158",
+        str(sample.id),
+        f"#{sample.id}",
+        "P7",
+        "P",
+        "u3@",
+        "U3@EXAMPLE",
+        "%",
+        "_",
+        "zz",
+    ]
+    filters = [
+        {},
+        {"grade": "gold"},
+        {"risk": "high", "grade": "silver"},
+        {"tag": "vip"},
+        {"owner_id": owners[0].id},
+    ]
+    for q, extra, sort in itertools.product(queries, filters, customer_search.SORTS):
+        yield {"q": q, **extra, "sort": sort}
+
+
+def _portable(session, options, limit, offset):
+    names = ("q", "grade", "stage", "risk", "tag", "owner_id", "sort")
+    values = [options.get(name) for name in names]
+    values[-1] = options["sort"]
+    return customer_search._search(session, *values, limit, offset)
+
+
+@pytest.mark.parametrize("bound", [10_000, 4])
+def test_every_search_gives_the_portable_page_and_total(session, crowd, monkeypatch, bound):
+    # With a bound of 4 most searches are "too many to count": pages walk the scores and
+    # totals are estimated (the estimates may differ; the pages may not).
+    monkeypatch.setattr(customer_search, "COUNT_EXACT_UP_TO", bound)
+    monkeypatch.setattr(customer_search, "_estimates", {})
+    monkeypatch.setattr(customer_search_sql, "_estimates", {})
+    checked = 0
+    for options in _searches(*crowd):
+        for limit, offset in ((5, 0), (5, 10), (50, 0), (3, 80)):
+            expected = _portable(session, options, limit, offset)
+            found = customer_search.search_customers(session, **options, limit=limit, offset=offset)
+            assert found[0] == expected[0], (options, limit, offset)
+            if expected[1] <= bound:
+                assert found[1] == expected[1], (options, limit, offset)
+            else:
+                assert found[1] > bound
+            checked += bool(found[0])
+    assert checked > 500  # most searches found someone
+
+
+def test_a_search_is_one_round_trip(session, crowd, engine):
+    with QueryCounter(engine) as counter:
+        items, total = customer_search.search_customers(session, q="王", limit=5)
+    assert counter.count == 0  # none through SQLAlchemy: one pipeline of the driver's own
+    assert total >= len(items) == 5
+    assert all(item["name"].startswith("王") for item in items)
+    clv = [item["predicted_clv"] for item in items]
+    assert clv == sorted(clv, key=lambda v: (v is None, -(v or 0)))
+
+
+def test_the_settings_are_reset_even_when_the_statement_fails(session, crowd):
+    settings = (
+        "SELECT current_setting('plan_cache_mode'),"
+        " current_setting('max_parallel_workers_per_gather')"
+    )
+    connection = session.connection().connection.driver_connection
+    before = connection.execute(settings).fetchone()
+    with pytest.raises(Exception, match="division by zero"):
+        customer_search_sql._fetch(connection, "SELECT 1/0 + %(q)s", {"q": 1})
+    session.rollback()
+    connection = session.connection().connection.driver_connection
+    assert connection.execute(settings).fetchone() == before
+    customer_search.search_customers(session, q="王")
+    assert connection.execute(settings).fetchone() == before
