@@ -211,20 +211,23 @@ def _fetch(connection: Any, statement: str, params: dict[str, Any]) -> list[Any]
         with connection.pipeline():
             connection.execute(_SETTINGS)
             cursor = connection.execute(statement, params, prepare=True)
-            connection.execute(_RESET)
+            for reset in _RESET:
+                connection.execute(reset)
     except Exception:
         from psycopg.pq import TransactionStatus
 
         if connection.info.transaction_status == TransactionStatus.IDLE:
-            connection.execute(_RESET)  # autocommit: no rollback undoes the settings
+            for reset in _RESET:  # autocommit: no rollback undoes the settings
+                connection.execute(reset)
         raise
     return cursor.fetchall()
 
 
 _SETTINGS = """SELECT set_config('plan_cache_mode', 'force_generic_plan', false),
     set_config('max_parallel_workers_per_gather', '0', false)"""
-_RESET = """SELECT set_config(name, reset_val, false) FROM pg_settings
-    WHERE name IN ('plan_cache_mode', 'max_parallel_workers_per_gather')"""
+#: Two statements: reading the defaults from ``pg_settings`` builds all 350 settings
+#: (1.4 ms, twice the search).
+_RESET = ("RESET plan_cache_mode", "RESET max_parallel_workers_per_gather")
 
 
 def _remember(key: tuple, total: int, run_id: int | None) -> None:
