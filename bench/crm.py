@@ -40,6 +40,7 @@ OUTPUT = HERE / "output"
 sys.path.insert(0, str(HERE))
 
 import loadgen  # noqa: E402  (bench/loadgen.py: wrk)
+from loyalty import CpuMeter  # noqa: E402  (bench/loyalty.py's /proc reader)
 from summary import _peak_memory  # noqa: E402  (bench/summary.py's VmHWM reader)
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -315,6 +316,7 @@ def measure_api(
     from patron.crm.services import auth, users
 
     engine = make_engine(url)
+    database = engine.url.database
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.exec_driver_sql("VACUUM ANALYZE")
     with session_scope(engine) as session:
@@ -383,14 +385,16 @@ def measure_api(
         def run(name: str, make_path, seconds: float) -> dict:
             paths = OUTPUT / f"crm_paths_{name}.txt"
             paths.write_text("".join(make_path() + "\n" for _ in range(requests)))
-            result = loadgen.run(
-                f"http://127.0.0.1:{port}",
-                "paths.lua",
-                [paths, token],
-                connections=clients,
-                seconds=seconds,
-            )
+            with CpuMeter(server.pid, database) as meter:
+                result = loadgen.run(
+                    f"http://127.0.0.1:{port}",
+                    "paths.lua",
+                    [paths, token],
+                    connections=clients,
+                    seconds=seconds,
+                )
             result["failed"] = result["errors_status"] + result["errors_other"]
+            result["server_cpu"], result["postgres_cpu"] = meter.used().values()
             return result
 
         run("search", search_path, 5)  # warm the server's caches and pools; not reported
@@ -543,8 +547,18 @@ def report_api(api: dict) -> None:
             f"{endpoint + ':':<7} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
             f"(target {target})  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "
             f"{r['requests']:,} requests, {r['failed']} failed; {api['clients']} clients, "
-            f"{api['workers']} server workers, wrk CPU {r['client_cpu'] / r['requests'] * 1000:.2f}"
-            " ms per request"
+            f"{api['workers']} server workers"
+        )
+        per = {
+            "server": r["server_cpu"],
+            "PostgreSQL": r["postgres_cpu"],
+            "wrk": r["client_cpu"],
+        }
+        print(
+            "        CPU per request: "
+            + ", ".join(
+                f"{name} {seconds / r['requests'] * 1000:.2f} ms" for name, seconds in per.items()
+            )
         )
 
 
