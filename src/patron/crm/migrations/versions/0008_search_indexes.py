@@ -1,4 +1,4 @@
-"""Customer names indexed for search: live customers only, with their ids (PostgreSQL).
+"""Indexes for search (PostgreSQL): live customers' names with ids; scores in the snapshot key.
 
 Search counts the customers a name starts with ("吴红": 1,600 of a million) before it
 shows twenty of them. With the plain name index every match costs a visit to its table
@@ -8,7 +8,12 @@ the count is read from the index alone (0.8 ms; once VACUUM -- autovacuum -- has
 the table's pages all-visible). It replaces the plain index, which nothing else needs:
 no query looks for a merged customer by name.
 
-SQLite keeps the plain index (it has no INCLUDE, and its rowid is in every index).
+Then search ranks those 1,600 by CLV, one lookup of the latest run's snapshot each. The
+snapshots' key now carries the two scores search sorts by (CLV and last purchase), so a
+lookup reads the index alone: a two-character name prefix 22.8 -> 14.4 ms on a slow
+machine. The key index grows by 16 bytes an entry; no index is added.
+
+SQLite keeps the plain index and key (it has no INCLUDE, and its rowid is in every index).
 
 Revision ID: 0008
 Revises: 0001
@@ -31,10 +36,19 @@ def upgrade() -> None:
         " WHERE merged_into_id IS NULL"
     )
     op.execute("DROP INDEX IF EXISTS ix_customers_name")
+    op.execute(
+        "ALTER TABLE score_snapshots DROP CONSTRAINT pk_score_snapshots,"
+        " ADD CONSTRAINT pk_score_snapshots PRIMARY KEY (run_id, customer_id)"
+        " INCLUDE (predicted_clv, last_purchase)"
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("CREATE INDEX ix_customers_name ON customers (name)")
+    op.execute(
+        "ALTER TABLE score_snapshots DROP CONSTRAINT pk_score_snapshots,"
+        " ADD CONSTRAINT pk_score_snapshots PRIMARY KEY (run_id, customer_id)"
+    )
     op.execute("DROP INDEX IF EXISTS ix_customers_live_name")
