@@ -24,6 +24,7 @@ __all__ = [
     "router",
     "PUBLIC_URL_ENV",
     "survey_url",
+    "new_links",
     "InvitationCreate",
     "InvitationOut",
     "NewInvitationOut",
@@ -46,6 +47,24 @@ def survey_url(request: Request, token: str) -> str:
     """The public link of a survey token: ``PATRON_PUBLIC_URL`` or this server, ``/s/<token>``."""
     base = os.environ.get(PUBLIC_URL_ENV, "").strip() or str(request.base_url)
     return f"{base.rstrip('/')}/s/{token}"
+
+
+def new_links(request: Request, created: list[Any]) -> list[dict[str, Any]]:
+    """The invitations just made, each with its link.
+
+    Shown once -- the server keeps no copy of a token -- on the API's answer and on the
+    surveys page alike.
+    """
+    return [
+        {
+            "id": new.invitation.id,
+            "customer_id": new.invitation.customer_id,
+            "kind": new.invitation.kind,
+            "expires_at": new.invitation.expires_at,
+            "url": survey_url(request, new.token),
+        }
+        for new in created
+    ]
 
 
 class InvitationCreate(BaseModel):
@@ -132,16 +151,7 @@ def create_invitations(
     return {
         "created": len(batch.created),
         "skipped": batch.skipped,
-        "invitations": [
-            {
-                "id": new.invitation.id,
-                "customer_id": new.invitation.customer_id,
-                "kind": new.invitation.kind,
-                "expires_at": new.invitation.expires_at,
-                "url": survey_url(request, new.token),
-            }
-            for new in batch.created
-        ],
+        "invitations": new_links(request, batch.created),
     }
 
 

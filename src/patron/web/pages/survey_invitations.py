@@ -18,7 +18,7 @@ from patron.crm.services.errors import Invalid, NotFound, ServiceError
 from patron.crm.tables import SURVEY_KINDS
 from patron.i18n import _
 from patron.web.api.feedback import READ, WRITE
-from patron.web.api.surveys import survey_url
+from patron.web.api.surveys import new_links
 from patron.web.deps import SessionDep, client_ip, csrf_protect
 from patron.web.pages.feedback import PAGE_SIZE, labeller, row_labels
 from patron.web.pages.params import one_of, page_number, whole_id
@@ -158,16 +158,7 @@ def invite(
             error=refusal,
             status_code=422 if isinstance(refusal, Invalid) else 404,
         )
-    links = [
-        {
-            "id": new.invitation.id,
-            "customer_id": new.invitation.customer_id,
-            "kind": new.invitation.kind,
-            "expires_at": new.invitation.expires_at,
-            "url": survey_url(request, new.token),
-        }
-        for new in batch.created
-    ]
+    links = new_links(request, batch.created)
     return _surveys_page(
         request, session, v, {}, links=links, skipped=batch.skipped, status_code=201
     )
