@@ -50,7 +50,12 @@ def test_imported_purchases_earn_once_and_refunds_take_back(session, tmp_path):
     set_program(session, earn_on_import=True)
     first = import_file(session, write(tmp_path / "march.csv", ROWS), source="shop").batch
     session.commit()  # each import is a transaction of its own
-    assert first.report["loyalty"] == {"earned": 3, "points": 128 + 60 + 300, "reversed": 0}
+    assert first.report["loyalty"] == {
+        "earned": 3,
+        "points": 128 + 60 + 300,
+        "reversed": 0,
+        "unmatched": 0,
+    }
     assert balances(session) == {"M001": 188, "M002": 300}
     entries = session.scalars(select(LoyaltyEntry).order_by(LoyaltyEntry.id)).all()
     assert {e.source_type for e in entries} == {"import"} and entries[0].source_id == "SO1"
@@ -65,7 +70,12 @@ def test_imported_purchases_earn_once_and_refunds_take_back(session, tmp_path):
     later.append("SO5,M001,2026-03-09 09:00,10.00,已完成\n")
     second = import_file(session, write(tmp_path / "april.csv", later), source="shop").batch
     session.commit()
-    assert second.report["loyalty"] == {"earned": 2, "points": 45 + 10, "reversed": 1}
+    assert second.report["loyalty"] == {
+        "earned": 2,
+        "points": 45 + 10,
+        "reversed": 1,
+        "unmatched": 0,
+    }
     assert balances(session) == {"M001": 198, "M002": 45}
     reversal = session.scalars(select(LoyaltyEntry).where(LoyaltyEntry.kind == "reverse")).one()
     assert reversal.points == -300 and reversal.shortfall == 0
@@ -74,6 +84,37 @@ def test_imported_purchases_earn_once_and_refunds_take_back(session, tmp_path):
     assert again.already_imported  # the same bytes: the first import's batch
     more = [*later, "SO6,M003,2026-03-09 10:00,20.00,已完成\n"]
     third = import_file(session, write(tmp_path / "may.csv", more), source="shop").batch
-    assert third.report["loyalty"] == {"earned": 1, "points": 20, "reversed": 0}
+    assert third.report["loyalty"] == {"earned": 1, "points": 20, "reversed": 0, "unmatched": 0}
     assert balances(session) == {"M001": 198, "M002": 45, "M003": 20}
+    assert loyalty.check_invariants(session) == []
+
+
+def test_refund_rows_of_their_own_take_back_their_share(session, tmp_path):
+    # As the demo shop (and many exports) write them: a row of its own, negative amount,
+    # the original's number plus a suffix.
+    set_program(session, earn_on_import=True)
+    import_file(session, write(tmp_path / "march.csv", ROWS), source="shop")
+    session.commit()
+    refunds = [
+        *ROWS,
+        "SO3-R,M002,2026-03-05 09:00,-150.00,已退款\n",  # half of SO3's 300 points
+        "SO1-R1,M001,2026-03-05 10:00,-64.25,已退款\n",  # half of 128.50: 64 points
+        "SO1-R2,M001,2026-03-06 10:00,-100.00,已退款\n",  # more than is left: 64 left
+        "XX9-R,M001,2026-03-06 11:00,-5.00,已退款\n",  # no such order: nothing taken
+    ]
+    batch = import_file(session, write(tmp_path / "refunds.csv", refunds), source="shop").batch
+    session.commit()
+    assert batch.report["loyalty"] == {"earned": 0, "points": 0, "reversed": 3, "unmatched": 1}
+    assert balances(session) == {"M001": 188 - 128, "M002": 300 - 150}
+    taken = session.scalars(
+        select(LoyaltyEntry.points).where(LoyaltyEntry.kind == "reverse").order_by(LoyaltyEntry.id)
+    ).all()
+    assert taken == [-64, -64, -150]  # customer by customer, in time order
+    # A later export that also marks SO3 itself refunded takes back only what is left.
+    later = [*refunds, "SO7,M002,2026-03-08 09:00,1.00,已完成\n"]
+    later[2] = later[2].replace("已完成", "已退款")
+    third = import_file(session, write(tmp_path / "april.csv", later), source="shop").batch
+    session.commit()
+    assert third.report["loyalty"]["reversed"] == 1
+    assert balances(session) == {"M001": 60, "M002": 1}
     assert loyalty.check_invariants(session) == []

@@ -8,6 +8,13 @@ first-to-expire. When some were already spent, the programme's ``refund_policy``
 and both ways leave a trace: ``claw_back`` takes what is left (down to zero) and records
 the rest as the entry's ``shortfall``; ``allow_negative`` takes everything and leaves a
 negative balance, a debt the next points pay off. Every reversal is audited.
+
+Many exports write a refund as a row of its own -- a negative amount, status refunded, its
+order number the original's plus a suffix (``SO123-R``, ``SO123_退款``). Such a row takes
+back its share of what the original earned (a refund of half the amount, half the points;
+never more than the original has left), from the customer whose original it is. A refund
+row whose original cannot be told (no earned order of the customer's whose number starts
+its own) takes back nothing and is counted as ``unmatched`` in the import's report.
 """
 
 from __future__ import annotations
@@ -195,10 +202,20 @@ def _reverse_locked(
     now: dt.datetime,
     actor: User | None,
     source: str,
-) -> LoyaltyEntry:
+    points: int | None = None,
+) -> LoyaltyEntry | None:
+    """Reverse ``points`` of ``earned`` (all that is left of it by default) for ``order``.
+
+    ``order`` is the refunded order itself, or a refund row of its own; what earlier
+    refund rows took back of the same earn is never taken twice. None when nothing is left.
+    """
+    left = earned.points - _reversed_already(session, earned)
+    points = left if points is None else min(points, left)
+    if points <= 0:
+        return None
     _expired, lots = ledger.expire_due(session, account, ledger.open_lots(session, account), now)
     own_lot = session.scalar(select(LoyaltyLot.id).where(LoyaltyLot.entry_id == earned.id))
-    allocations = ledger.take(ledger.lots_by_expiry(lots, own_lot), earned.points)
+    allocations = ledger.take(ledger.lots_by_expiry(lots, own_lot), points)
     taken = sum(share for _lot, share in allocations)
     negative = program.refund_policy == "allow_negative"
     posting = ledger.Posting(
@@ -214,11 +231,11 @@ def _reverse_locked(
         session,
         account,
         kind="reverse",
-        points=earned.points if negative else taken,
+        points=points if negative else taken,
         allocations=allocations,
         posting=posting,
         now=now,
-        shortfall=0 if negative else earned.points - taken,
+        shortfall=0 if negative else points - taken,
     )
     events.points_reversed(
         session,
@@ -230,6 +247,49 @@ def _reverse_locked(
         actor=actor,
     )
     return entry
+
+
+def _reversed_already(session: Session, earned: LoyaltyEntry) -> int:
+    """Points already taken back of ``earned`` (its reversals' points, shortfalls included)."""
+    rows = session.execute(
+        select(LoyaltyEntry.points, LoyaltyEntry.shortfall).where(
+            LoyaltyEntry.reverses_id == earned.id, LoyaltyEntry.kind == "reverse"
+        )
+    )
+    return sum(-points + (shortfall or 0) for points, shortfall in rows)
+
+
+def _original_earn(session: Session, refund: Order) -> tuple[Order, LoyaltyEntry] | None:
+    """The earned order a refund row refunds, or None.
+
+    The customer's earned order, placed no later, whose number is the longest that starts
+    the refund's own.
+    """
+    rows = session.execute(
+        select(Order, LoyaltyEntry)
+        .join(LoyaltyEntry, LoyaltyEntry.order_id == Order.id)
+        .where(
+            Order.customer_id == refund.customer_id,
+            Order.id != refund.id,
+            Order.amount > 0,
+            Order.ordered_at <= refund.ordered_at,
+            LoyaltyEntry.kind == "earn",
+        )
+    ).all()
+    found = [
+        (order, entry)
+        for order, entry in rows
+        if refund.order_no.startswith(order.order_no) and refund.order_no != order.order_no
+    ]
+    if not found:
+        return None
+    return max(found, key=lambda pair: (len(pair[0].order_no), pair[0].ordered_at, pair[0].id))
+
+
+def _refund_share(refund: Order, original: Order, earned: LoyaltyEntry) -> int:
+    """The points a refund row takes back: its share of the original's amount, rounded."""
+    share = (-refund.amount) / original.amount * earned.points
+    return int(share.to_integral_value(rounding="ROUND_HALF_UP"))
 
 
 def earn_for_import(
@@ -246,7 +306,7 @@ def earn_for_import(
     orders handled customer by customer, in time order.
     """
     program = get_program(session)
-    counts = {"earned": 0, "points": 0, "reversed": 0}
+    counts = {"earned": 0, "points": 0, "reversed": 0, "unmatched": 0}
     if not program.active or not program.earn_on_import:
         return counts
     now = now or utcnow()
@@ -296,6 +356,21 @@ def earn_for_import(
                     counts["points"] += entry.points
             elif order.status == "refunded" and earned is not None:
                 if (order.id, "reverse") not in done:
-                    _reverse_locked(session, program, account, order, earned, now, actor, "import")
+                    if _reverse_locked(
+                        session, program, account, order, earned, now, actor, "import"
+                    ):
+                        counts["reversed"] += 1
+            elif order.status == "refunded" and order.amount < 0:
+                if (order.id, "reverse") in done:
+                    continue
+                original = _original_earn(session, order)
+                if original is None:
+                    counts["unmatched"] += 1
+                    continue
+                points = _refund_share(order, *original)
+                entry = _reverse_locked(
+                    session, program, account, order, original[1], now, actor, "import", points
+                )
+                if entry is not None:
                     counts["reversed"] += 1
     return counts
