@@ -398,22 +398,35 @@ def _prefix_matches(session: Session, q: str, owners: list[int]) -> list[ColumnE
     ``owners`` are the customers whose external id ``q`` is (see :func:`_lookups`).
     """
     exact = _code_point_order(session)
+    number, ranges = _prefix_ranges(q)
     matches: list[ColumnElement[bool]] = []
-    number = q.removeprefix("#")
-    if number.isascii() and number.isdigit() and int(number) < 2**63:
-        matches.append(Customer.id == int(number))
+    if number is not None:
+        matches.append(Customer.id == number)
     if owners:
         matches.append(Customer.id.in_(owners))
+    matches += [_prefix(getattr(Customer, column), start, exact) for column, start in ranges]
+    return matches
+
+
+def _prefix_ranges(q: str) -> tuple[int | None, list[tuple[str, str]]]:
+    """The customer id ``q`` may be, and the (column, prefix) pairs it may start.
+
+    Digits and phone signs only: the phone, as it may be stored; otherwise the email
+    (when ``q`` has no space) and the name, capitalised too when it starts lower-case.
+    Both search paths read ``q`` through this.
+    """
+    number = q.removeprefix("#")
+    customer_id = None
+    if number.isascii() and number.isdigit() and int(number) < 2**63:
+        customer_id = int(number)
     digits = re.sub(r"\D", "", q)
     if _PHONE_LIKE.fullmatch(q) and len(digits) >= _MIN_PHONE_DIGITS:
-        matches += [_prefix(Customer.phone_norm, p, exact) for p in _phone_prefixes(q, digits)]
-        return matches
-    if not any(ch.isspace() for ch in q):
-        matches.append(_prefix(Customer.email_norm, q.lower(), exact))
-    matches.append(_prefix(Customer.name, q, exact))
+        return customer_id, [("phone_norm", p) for p in _phone_prefixes(q, digits)]
+    ranges = [] if any(ch.isspace() for ch in q) else [("email_norm", q.lower())]
+    ranges.append(("name", q))
     if q[:1].islower():
-        matches.append(_prefix(Customer.name, q[:1].upper() + q[1:], exact))
-    return matches
+        ranges.append(("name", q[:1].upper() + q[1:]))
+    return customer_id, ranges
 
 
 def _phone_prefixes(q: str, digits: str) -> list[str]:

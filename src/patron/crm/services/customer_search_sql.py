@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -118,21 +117,13 @@ def _q_kind(q: str, params: dict[str, Any]) -> str | None:
     if not q:
         return ""
     arms = ["owners"]
-    number = q.removeprefix("#")
-    if number.isascii() and number.isdigit() and int(number) < 2**63:
-        params["number"] = int(number)
+    number, ranges = portable._prefix_ranges(q)
+    if number is not None:
+        params["number"] = number
         arms.append("id")
-    digits = re.sub(r"\D", "", q)
-    if portable._PHONE_LIKE.fullmatch(q) and len(digits) >= portable._MIN_PHONE_DIGITS:
-        ranges = [("phone_norm", p) for p in portable._phone_prefixes(q, digits)]
-    else:
-        ranges = [] if any(ch.isspace() for ch in q) else [("email_norm", q.lower())]
-        ranges.append(("name", q))
-        if q[:1].islower():
-            ranges.append(("name", q[:1].upper() + q[1:]))
-        if not any(ch.isdigit() for ch in q):
-            params["pattern"] = f"%{portable._escape(q.lower())}%"
-            arms.append("inside")
+    if not any(ch.isdigit() for ch in q):  # as the portable path: names q is inside of
+        params["pattern"] = f"%{portable._escape(q.lower())}%"
+        arms.append("inside")
     for index, (column, start) in enumerate(ranges):
         end = portable._successor(start)
         if end is None:
