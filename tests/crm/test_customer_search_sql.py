@@ -144,3 +144,106 @@ def test_the_settings_are_reset_even_when_the_statement_fails(session, crowd):
     assert connection.execute(settings).fetchone() == before
     customer_search.search_customers(session, q="王")
     assert connection.execute(settings).fetchone() == before
+
+
+# --- the same search awaited on a pool (the API's path on PostgreSQL) ---------------------
+
+
+async def _read_pool(engine):
+    from psycopg import AsyncRawCursor
+
+    from patron.web.pg_pools import open_pool
+
+    pool = await open_pool(
+        engine,
+        (1, 2),
+        settings=customer_search_sql.PLAN_SETTINGS,
+        cursor_factory=AsyncRawCursor,
+    )
+    assert pool is not None
+    url_key = engine.url.render_as_string(hide_password=True)
+    return pool, customer_search_sql.AsyncSearch(pool, url_key)
+
+
+def _criteria(options, limit, offset):
+    names = ("q", "grade", "stage", "risk", "tag", "owner_id")
+    return {name: options.get(name) for name in names} | {
+        "sort": options["sort"],
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@pytest.mark.parametrize("bound", [10_000, 4])
+def test_the_awaited_search_gives_the_sessions_page_and_total(
+    session, crowd, engine, monkeypatch, bound
+):
+    import asyncio
+
+    monkeypatch.setattr(customer_search, "COUNT_EXACT_UP_TO", bound)
+    monkeypatch.setattr(customer_search_sql, "_estimates", {})
+
+    async def compare() -> int:
+        pool, search = await _read_pool(engine)
+        checked = 0
+        try:
+            for options in _searches(*crowd):
+                for limit, offset in ((5, 0), (5, 10), (3, 80)):
+                    criteria = _criteria(options, limit, offset)
+                    expected = customer_search.search_customers(session, **criteria)
+                    found = await search(**criteria)
+                    assert found[0] == expected[0], criteria
+                    if expected[1] <= bound:
+                        assert found[1] == expected[1], criteria
+                    else:
+                        assert found[1] > bound
+                    checked += bool(found[0])
+        finally:
+            await pool.close()
+        return checked
+
+    assert asyncio.run(compare()) > 300  # most searches found someone
+
+
+def test_the_pool_plans_as_the_search_needs_and_counts_a_total_once(
+    session, crowd, engine, monkeypatch
+):
+    import asyncio
+
+    monkeypatch.setattr(customer_search, "COUNT_EXACT_UP_TO", 4)
+    monkeypatch.setattr(customer_search_sql, "_estimates", {})
+    counted = []
+    steps, run = customer_search_sql._steps, customer_search_sql.AsyncSearch._run
+
+    def counting_steps(found, remembered):
+        counted.append(remembered is None)
+        return steps(found, remembered)
+
+    async def slow_run(self, steps):
+        await asyncio.sleep(0.2)  # the others arrive while the first one counts
+        return await run(self, steps)
+
+    monkeypatch.setattr(customer_search_sql, "_steps", counting_steps)
+    monkeypatch.setattr(customer_search_sql.AsyncSearch, "_run", slow_run)
+
+    async def scenario():
+        pool, search = await _read_pool(engine)
+        try:
+            async with pool.connection() as connection:
+                cursor = await connection.execute(
+                    "SELECT current_setting('plan_cache_mode'),"
+                    " current_setting('max_parallel_workers_per_gather'),"
+                    " current_setting('jit')"
+                )
+                settings = await cursor.fetchone()
+            criteria = _criteria({"q": "王", "sort": "-predicted_clv"}, 5, 0)
+            found = await asyncio.gather(*(search(**criteria) for _ in range(6)))
+        finally:
+            await pool.close()
+        return settings, found
+
+    settings, found = asyncio.run(scenario())
+    assert settings == ("force_generic_plan", "0", "off")
+    assert counted.count(True) == 1 and len(counted) == 6
+    assert len({total for _items, total in found}) == 1 and found[0][1] > 4
+    assert all(items == found[0][0] and len(items) == 5 for items, _total in found)

@@ -137,8 +137,21 @@ def build_on_postgresql(
         touchpoints_limit=touchpoints_limit,
         max_hops=max_hops,
     )
-    if doc is None:
-        return None
+    return None if doc is None else _from_document(doc)
+
+
+async def build_on_postgresql_async(
+    connection: Any, customer_id: int, **limits: int
+) -> dict[str, Any] | None:
+    """:func:`build_on_postgresql` on a psycopg async connection (raw cursor, autocommit).
+
+    ``limits``: ``orders_limit``, ``touchpoints_limit`` and ``max_hops`` as there.
+    """
+    doc = await customer_360_sql.fetch_document_async(connection, customer_id, **limits)
+    return None if doc is None else _from_document(doc)
+
+
+def _from_document(doc: dict[str, Any]) -> dict[str, Any]:
     record = customer_360_sql.from_document(doc)
     record["timeline"] = _timeline(record["orders"], record["touchpoints"])
     return record

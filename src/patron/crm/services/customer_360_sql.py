@@ -18,18 +18,20 @@ dict the portable path builds, with the same Python types. Tests hold the two pa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from patron.crm.services.numbered import numbered, values
 from patron.crm.tables.scores import SNAPSHOT_COLUMNS
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["fetch_document", "from_document"]
+__all__ = ["fetch_document", "fetch_document_async", "from_document"]
 
 # How each score column is written into the document (``T`` is stored as ``t``).
 _SCORE_SQL = {name: f"s.{'t' if name == 'T' else name}" for name in SNAPSHOT_COLUMNS}
@@ -203,16 +205,43 @@ def fetch_document(
     Pending changes in ``session`` are flushed first, so the statement sees them.
     """
     session.flush()
-    raw = session.execute(
-        STATEMENT,
-        {
-            "customer_id": customer_id,
-            "orders_limit": max(orders_limit, 0),
-            "touchpoints_limit": max(touchpoints_limit, 0),
-            "max_hops": max_hops,
-        },
-    ).scalar()
+    params = _params(customer_id, orders_limit, touchpoints_limit, max_hops)
+    raw = session.execute(STATEMENT, params).scalar()
     return None if raw is None else json.loads(raw)
+
+
+async def fetch_document_async(
+    connection: Any,
+    customer_id: int,
+    *,
+    orders_limit: int,
+    touchpoints_limit: int,
+    max_hops: int,
+) -> dict[str, Any] | None:
+    """:func:`fetch_document` on a psycopg async connection with a raw cursor."""
+    text, names = _numbered_statement()
+    params = _params(customer_id, orders_limit, touchpoints_limit, max_hops)
+    cursor = await connection.execute(text, values(names, params), prepare=True)
+    row = await cursor.fetchone()
+    return None if row is None or row[0] is None else json.loads(row[0])
+
+
+def _params(
+    customer_id: int, orders_limit: int, touchpoints_limit: int, max_hops: int
+) -> dict[str, int]:
+    return {
+        "customer_id": customer_id,
+        "orders_limit": max(orders_limit, 0),
+        "touchpoints_limit": max(touchpoints_limit, 0),
+        "max_hops": max_hops,
+    }
+
+
+@functools.cache
+def _numbered_statement() -> tuple[str, tuple[str, ...]]:
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    return numbered(str(STATEMENT.compile(dialect=psycopg.dialect())))
 
 
 def from_document(doc: dict[str, Any]) -> dict[str, Any]:

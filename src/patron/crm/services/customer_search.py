@@ -44,7 +44,7 @@ from patron.crm.tables import (
 from patron.i18n import _
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from sqlalchemy import ColumnElement, Select
     from sqlalchemy.orm import Session
@@ -507,6 +507,17 @@ def _lookups(session: Session, q: str) -> tuple[int | None, int, list[int]]:
     return run_id, run_size, sorted(owners)
 
 
+#: The database's collation, for :func:`code_point_collation`.
+COLLATION_SQL = "SELECT * FROM pg_database WHERE datname = current_database()"
+
+
+def code_point_collation(row: Mapping[str, Any] | None) -> bool:
+    """Whether a PostgreSQL database (its ``pg_database`` row) sorts text by code point."""
+    collate = str(row["datcollate"] if row else "").lower()
+    provider = row.get("datlocprovider", "c") if row else "c"
+    return collate in _CODE_POINT_COLLATIONS and provider == "c"
+
+
 def _code_point_order(session: Session) -> bool:
     """Whether text sorts by code point here, so a prefix is an index range."""
     bind = session.get_bind()
@@ -516,14 +527,8 @@ def _code_point_order(session: Session) -> bool:
         return False
     key = bind.url.render_as_string(hide_password=True)
     if key not in _collation_cache:
-        row = (
-            session.execute(text("SELECT * FROM pg_database WHERE datname = current_database()"))
-            .mappings()
-            .first()
-        )
-        collate = str(row["datcollate"] if row else "").lower()
-        provider = row.get("datlocprovider", "c") if row else "c"
-        _collation_cache[key] = collate in _CODE_POINT_COLLATIONS and provider == "c"
+        row = session.execute(text(COLLATION_SQL)).mappings().first()
+        _collation_cache[key] = code_point_collation(row)
     return _collation_cache[key]
 
 

@@ -28,18 +28,22 @@ two paths to the same pages.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import threading
+from collections.abc import Generator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from patron.crm.services import customer_search as portable
 from patron.crm.services.customer_dicts import CUSTOMER_FIELDS, LIST_SCORE_FIELDS, finite
+from patron.crm.services.numbered import numbered, values
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-__all__ = ["search"]
+__all__ = ["search", "AsyncSearch", "PLAN_SETTINGS"]
 
 #: The score filters: the parameter and the snapshot column it compares.
 _SCORE_FILTERS = (("grade", "grade"), ("stage", "lifecycle_stage"), ("risk", "churn_risk"))
@@ -48,8 +52,18 @@ _TIMES = frozenset({"created_at", "updated_at"})
 _SNAPSHOT = "score_snapshots s ON s.run_id = (SELECT id FROM run) AND s.customer_id = c.id"
 
 
-def search(
-    session: Session,
+@dataclass(frozen=True)
+class _Search:
+    """One search, ready to run: its statement, values, and the key of its total."""
+
+    statement: str
+    params: dict[str, Any]
+    key: tuple
+    shape: tuple
+
+
+def _prepare(
+    url_key: str,
     *,
     q: str | None,
     grade: str | None,
@@ -60,15 +74,9 @@ def search(
     sort: str,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int] | None:
-    """The page and total :func:`customer_search.search_customers` answers, or ``None``.
-
-    ``None`` when this path cannot answer (text that does not sort by code point, or a
-    prefix with no successor): the caller then takes the portable path.
-    """
+) -> _Search | None:
+    """The search's statement, or ``None`` for a prefix with no successor."""
     q = (q or "").strip()[: portable._Q_LENGTH]
-    if not portable._code_point_order(session):
-        return None
     params: dict[str, Any] = {"q": q, "limit": limit}
     kind = _q_kind(q, params)
     if kind is None:
@@ -81,14 +89,94 @@ def search(
     if owner_id is not None:
         params["owner"] = owner_id
     shape = (kind, filters, _given(tag), owner_id is not None)
-    bind = session.get_bind()
-    key: tuple = ("sql", bind.url.render_as_string(hide_password=True))
-    key += (portable.COUNT_EXACT_UP_TO, q, grade, stage, risk, tag, owner_id)
+    key: tuple = ("sql", url_key, portable.COUNT_EXACT_UP_TO, q, grade, stage, risk, tag, owner_id)
+    statement = _statement(*shape, sort, limit, offset, portable.COUNT_EXACT_UP_TO)
+    return _Search(statement, params, key, shape)
 
+
+def search(session: Session, **criteria: Any) -> tuple[list[dict[str, Any]], int] | None:
+    """The page and total :func:`customer_search.search_customers` answers, or ``None``.
+
+    ``criteria`` as that function takes them (``q``, the filters, ``sort``, ``limit``,
+    ``offset``). ``None`` when this path cannot answer (text that does not sort by code
+    point, or a prefix with no successor): the caller then takes the portable path.
+    """
+    if not portable._code_point_order(session):
+        return None
+    bind = session.get_bind()
+    found = _prepare(bind.url.render_as_string(hide_password=True), **criteria)
+    if found is None:
+        return None
     session.flush()  # the statement must see what this session changed
     connection = session.connection().connection.driver_connection
-    statement = _statement(*shape, sort, limit, offset, portable.COUNT_EXACT_UP_TO)
-    rows, total = _execute(connection, statement, params, key, shape)
+    remembered = _recall(found.key)
+    if remembered is None:
+        with _estimates_lock:
+            counting = _counting.setdefault(found.key, threading.Lock())
+        with counting:  # one count at a time per search; the others then use it
+            remembered = _recall(found.key)
+            if remembered is None:
+                return _items(*_run(connection, _steps(found, None)))
+    return _items(*_run(connection, _steps(found, remembered)))
+
+
+class AsyncSearch:
+    """The same search on a pool of psycopg async connections, awaited in the event loop.
+
+    The pool's connections must be in autocommit with :data:`PLAN_SETTINGS` (see
+    :func:`_fetch` for why) set when they connect, and use raw cursors
+    (``$n`` placeholders, :mod:`~patron.crm.services.numbered`). ``url_key`` names the
+    database as the session path does, so both remember the same totals.
+    """
+
+    def __init__(self, pool: Any, url_key: str) -> None:
+        self.pool = pool
+        self.url_key = url_key
+        self._counting: dict[tuple, asyncio.Lock] = {}
+        self._code_point_order: bool | None = None
+
+    async def __call__(self, **criteria: Any) -> tuple[list[dict[str, Any]], int] | None:
+        """As :func:`search`: ``None`` when this path cannot answer."""
+        portable._check_page(criteria["sort"], criteria["limit"], criteria["offset"])
+        if self._code_point_order is None:
+            async with self.pool.connection() as connection:
+                cursor = await connection.execute(portable.COLLATION_SQL)
+                names = [column.name for column in cursor.description]
+                row = await cursor.fetchone()
+                self._code_point_order = portable.code_point_collation(
+                    dict(zip(names, row, strict=True)) if row else None
+                )
+        if not self._code_point_order:
+            return None
+        found = _prepare(self.url_key, **criteria)
+        if found is None:
+            return None
+        remembered = _recall(found.key)
+        if remembered is None:
+            if len(self._counting) >= portable._ESTIMATES_MAX:
+                self._counting.clear()
+            async with self._counting.setdefault(found.key, asyncio.Lock()):
+                remembered = _recall(found.key)
+                if remembered is None:
+                    return _items(*await self._run(_steps(found, None)))
+        return _items(*await self._run(_steps(found, remembered)))
+
+    async def _run(self, steps: _Steps) -> tuple[list[Any], int]:
+        async with self.pool.connection() as connection:
+            try:
+                step = next(steps)
+                while True:
+                    text, names = numbered(step[1])
+                    cursor = await connection.execute(
+                        text, values(names, step[2]), prepare=step[0] == "page"
+                    )
+                    step = steps.send(await cursor.fetchall())
+            except StopIteration as done:
+                return done.value
+
+
+def _items(rows: list[Any], total: int) -> tuple[list[dict[str, Any]], int]:
+    """The page's customers from the statement's rows."""
     items = []
     width = len(CUSTOMER_FIELDS)
     for row in rows:
@@ -143,28 +231,42 @@ _estimates_lock = threading.Lock()
 _counting: dict[tuple, threading.Lock] = {}
 
 
-def _execute(
-    connection: Any, statement: str, params: dict[str, Any], key: tuple, shape: tuple
-) -> tuple[list[Any], int]:
-    """The statement's rows and the total.
+#: What a search asks the database, step by step: ``(what, statement, values)`` out, the
+#: rows in, the page's rows and the total at the end. The same steps run on a session's
+#: connection (:func:`search`) and on an async pool (:class:`AsyncSearch`).
+_Steps = Generator[tuple[str, str, dict[str, Any]], list[Any], tuple[list[Any], int]]
 
-    One count at a time per search while no estimate stands: the others wait for it,
-    then use it. A remembered total counted under an older run is ignored by the
-    statement itself, which then counts.
+
+def _steps(found: _Search, remembered: tuple[int, int | None] | None) -> _Steps:
+    """The page with its total; past the bound, and not remembered, then an estimate.
+
+    A remembered total counted under an older run is ignored by the statement itself,
+    which then counts.
     """
-    remembered = _recall(key)
-    if remembered is None:
-        with _estimates_lock:
-            counting = _counting.setdefault(key, threading.Lock())
-        with counting:
-            remembered = _recall(key)
-            if remembered is None:
-                rows = _fetch(connection, statement, {**params, "known": None, "known_run": None})
-                return rows, _total(connection, rows, params, key, shape)
-    rows = _fetch(
-        connection, statement, {**params, "known": remembered[0], "known_run": remembered[1]}
-    )
-    return rows, _total(connection, rows, params, key, shape)
+    known, known_run = remembered or (None, None)
+    rows = yield "page", found.statement, {**found.params, "known": known, "known_run": known_run}
+    total, known, run_id, prefixed = rows[0][:4]
+    if known or total <= portable.COUNT_EXACT_UP_TO:
+        return rows, total
+    inside = prefixed is not None and prefixed < found.params["limit"]
+    plan = yield "estimate", _estimate_statement(found.shape, inside=inside), found.params
+    total = max(int(plan[0][0][0]["Plan"]["Plan Rows"]), total)
+    _remember(found.key, total, run_id)
+    return rows, total
+
+
+def _run(connection: Any, steps: _Steps) -> tuple[list[Any], int]:
+    """Run ``steps`` on a session's psycopg connection."""
+    try:
+        what, statement, params = next(steps)
+        while True:
+            if what == "page":
+                rows = _fetch(connection, statement, params)
+            else:
+                rows = connection.execute(statement, params).fetchall()
+            what, statement, params = steps.send(rows)
+    except StopIteration as done:
+        return done.value
 
 
 def _recall(key: tuple) -> tuple[int, int | None] | None:
@@ -173,19 +275,6 @@ def _recall(key: tuple) -> tuple[int, int | None] | None:
     if remembered is None or remembered[0] <= portable.time.monotonic():
         return None
     return remembered[1], remembered[2]
-
-
-def _total(
-    connection: Any, rows: list[Any], params: dict[str, Any], key: tuple, shape: tuple
-) -> int:
-    """The statement's total, or beyond the bound (and not remembered) an estimate."""
-    total, known, run_id, prefixed = rows[0][:4]
-    if known or total <= portable.COUNT_EXACT_UP_TO:
-        return total
-    inside = prefixed is not None and prefixed < params["limit"]
-    total = _estimate(connection, shape, params, total, inside=inside)
-    _remember(key, total, run_id)
-    return total
 
 
 def _fetch(connection: Any, statement: str, params: dict[str, Any]) -> list[Any]:
@@ -214,11 +303,14 @@ def _fetch(connection: Any, statement: str, params: dict[str, Any]) -> list[Any]
     return cursor.fetchall()
 
 
-_SETTINGS = """SELECT set_config('plan_cache_mode', 'force_generic_plan', false),
-    set_config('max_parallel_workers_per_gather', '0', false)"""
-#: Two statements: reading the defaults from ``pg_settings`` builds all 350 settings
-#: (1.4 ms, twice the search).
-_RESET = ("RESET plan_cache_mode", "RESET max_parallel_workers_per_gather")
+#: How the statement is planned and run (see :func:`_fetch`).
+PLAN_SETTINGS = {"plan_cache_mode": "force_generic_plan", "max_parallel_workers_per_gather": "0"}
+_SETTINGS = "SELECT " + ", ".join(
+    f"set_config('{name}', '{value}', false)" for name, value in PLAN_SETTINGS.items()
+)
+#: One statement a setting: reading the defaults from ``pg_settings`` builds all 350
+#: settings (1.4 ms, twice the search).
+_RESET = tuple(f"RESET {name}" for name in PLAN_SETTINGS)
 
 
 def _remember(key: tuple, total: int, run_id: int | None) -> None:
@@ -230,10 +322,9 @@ def _remember(key: tuple, total: int, run_id: int | None) -> None:
         _estimates[key] = (deadline, total, run_id)
 
 
-def _estimate(
-    connection: Any, shape: tuple, params: dict[str, Any], exact: int, *, inside: bool
-) -> int:
-    """PostgreSQL's estimate of the matches, at least ``exact``.
+@functools.lru_cache(maxsize=256)
+def _estimate_statement(shape: tuple, *, inside: bool) -> str:
+    """``EXPLAIN`` of the matches: PostgreSQL's estimate of how many there are.
 
     Of the prefixes alone, or of the names ``q`` is inside of too; never of the external
     ids' owners, a handful at most, whose subquery the planner cannot see into (it would
@@ -244,9 +335,7 @@ def _estimate(
     where = _where(" ".join(arms), *rest, inside_always=True)
     run = "SELECT id FROM scoring_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1"
     matches = f"SELECT c.id FROM customers c {_join(shape[1])} WHERE {where}"
-    cursor = connection.execute(f"EXPLAIN (FORMAT JSON) WITH run AS ({run}) {matches}", params)
-    plan = cursor.fetchone()[0]
-    return max(int(plan[0]["Plan"]["Plan Rows"]), exact)
+    return f"EXPLAIN (FORMAT JSON) WITH run AS ({run}) {matches}"
 
 
 # --- the statement -------------------------------------------------------------------------

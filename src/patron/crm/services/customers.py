@@ -44,6 +44,7 @@ __all__ = [
     "get_customer",
     "search_customers",
     "customer_360",
+    "customer_360_async",
 ]
 
 GENDERS = ("female", "male", "other")
@@ -277,6 +278,22 @@ def customer_360(
     return _customer_360.build(
         session, customer, orders_limit=orders_limit, touchpoints_limit=touchpoints_limit
     )
+
+
+async def customer_360_async(connection: Any, customer_id: int) -> dict[str, Any]:
+    """:func:`customer_360` on PostgreSQL, awaited on a psycopg async connection.
+
+    For a pool whose connections are in autocommit with raw cursors
+    (:mod:`patron.web.pg_pools`); the same dict, and the same :class:`NotFound`.
+    """
+    record = None
+    if _is_id(customer_id):
+        record = await _customer_360.build_on_postgresql_async(
+            connection, customer_id, orders_limit=50, touchpoints_limit=50, max_hops=_MAX_HOPS
+        )
+    if record is None:
+        raise NotFound(_("customers.not_found", id=customer_id), field="customer_id")
+    return record
 
 
 def _is_id(value: object) -> bool:

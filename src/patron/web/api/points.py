@@ -30,6 +30,7 @@ from patron.crm.tables.base import utcnow
 from patron.web.app import PatronJSONResponse
 from patron.web.deps import SessionDep, require
 from patron.web.idempotency import REPLAYED_HEADER, IdempotencyKeyDep, run_once
+from patron.web.pg_pools import open_pool
 from patron.web.schemas import MAX_ID, ErrorOut, Text
 
 __all__ = ["router", "PointsIn", "RedeemIn", "AdjustIn", "PointsOut", "PostingOut"]
@@ -48,30 +49,7 @@ async def _fast_pool(app: FastAPI) -> AsyncIterator[None]:
     without a transaction's ``BEGIN`` and ``COMMIT``. None when the database is another
     or lacks the function (migration 0007): every write takes the Python path.
     """
-    engine = app.state.engine
-    pool = None
-    if engine.dialect.name == "postgresql":
-        import psycopg
-        from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = AsyncConnectionPool(
-            conninfo,
-            min_size=FAST_POOL_SIZE[0],
-            max_size=FAST_POOL_SIZE[1],
-            kwargs={"autocommit": True},
-            open=False,
-        )
-        try:
-            await pool.open(wait=True, timeout=10)
-            async with pool.connection() as connection:
-                cursor = await connection.execute(fast_path.INSTALLED)
-                installed = (await cursor.fetchone())[0]
-        except (psycopg.Error, PoolTimeout):
-            installed = False  # the Python path reports what is wrong, request by request
-        if not installed:
-            await pool.close()
-            pool = None
+    pool = await open_pool(app.state.engine, FAST_POOL_SIZE, ready=fast_path.INSTALLED)
     app.state.points_pool = pool
     try:
         yield
