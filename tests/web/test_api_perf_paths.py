@@ -325,3 +325,26 @@ def test_a_fragment_without_case_is_found_inside_names_as_stored(db):
     assert total == 4
     assert sorted(i["name"] for i in items) == ["Sanfeng 三丰", "三丰", "张三丰", "李三丰乙"]
     assert customer_search.search_customers(db, q="feng")[1] == 1  # cased: lower() on both
+
+
+def test_a_request_that_never_touched_the_database_session_ends_in_the_event_loop(
+    client, users, engine, monkeypatch
+):
+    from patron.web import deps
+
+    ended = []
+    end = deps._end
+    monkeypatch.setattr(deps, "_end", lambda session, how: ended.append(how) or end(session, how))
+    headers = users.headers("staff")
+    assert client.get(BASE, headers=headers).status_code == 200  # the token is verified
+    ended.clear()
+    assert client.get(BASE, params={"q": "138"}, headers=headers).status_code == 200
+    if engine.dialect.name == "postgresql":
+        # Awaited on the read pool, the user from the token memory: the session never
+        # began a transaction, so nothing goes to a worker thread to end it.
+        assert ended == []
+    else:
+        assert len(ended) == 1  # SQLite read through the session: committed in a thread
+    ended.clear()
+    created = client.post(BASE, json={"name": "新客"}, headers=headers)
+    assert created.status_code == 201 and len(ended) == 1  # a write is committed as ever

@@ -26,7 +26,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -135,24 +135,37 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             # A refusal that must be remembered (a failed login counts toward the rate
             # limit) says so with ``keeps_changes``; anything else leaves no trace.
             end = session.commit if getattr(exc, "keeps_changes", False) else session.rollback
-            await run_in_threadpool(_end, session, end)
+            if not _nothing_to_end(session):
+                await run_in_threadpool(_end, session, end)
             raise
-        if _autocommitted(session):
-            session.close()  # nothing to commit, no I/O: no trip to a worker thread
+        if _nothing_to_end(session):
+            session.close()  # no I/O: no trip to a worker thread
         else:
             await run_in_threadpool(_end, session, session.commit)
     finally:
         session.close()  # nothing left to do unless the request was cancelled half-way
 
 
-def _autocommitted(session: Session) -> bool:
-    """Whether ``session`` read in autocommit and holds nothing to write.
+_CONNECTED = "patron_connected"
 
-    Each statement was its own transaction, so ending the session returns the connection
-    to the pool and no more.
+
+@event.listens_for(Session, "after_begin")
+def _connected(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[_CONNECTED] = True
+
+
+def _nothing_to_end(session: Session) -> bool:
+    """Whether ending ``session`` needs no I/O, so no trip to a worker thread.
+
+    So when it holds nothing to write and either never began a transaction on the
+    database (the endpoint answered from a pool of its own, the user came from
+    :mod:`~patron.crm.services.token_cache`) or read in autocommit (each statement was
+    its own transaction): ending it returns a connection to the pool at most.
     """
     if session.new or session.dirty or session.deleted:
         return False
+    if not session.info.get(_CONNECTED):
+        return True
     bind = session.get_bind()
     return bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 

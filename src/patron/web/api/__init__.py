@@ -38,9 +38,13 @@ ERRORS = {
 }
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
+# The busiest first: FastAPI tries an included router's routes in order, at a few
+# microseconds each, and more than once per request when routers nest (points last,
+# behind ~60 routes, cost 0.15 ms a request to find).
 for _module in (
-    auth,
     customers,
+    points,
+    auth,
     imports,
     scoring,
     merges,
@@ -48,6 +52,5 @@ for _module in (
     tasks,
     feedback,
     surveys,
-    points,
 ):
     router.include_router(_module.router)
