@@ -33,7 +33,15 @@ from patron.crm.tables import ApiToken, User
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["TTL_SECONDS", "MAX_ENTRIES", "generation", "lookup", "remember", "forget_all"]
+__all__ = [
+    "TTL_SECONDS",
+    "MAX_ENTRIES",
+    "generation",
+    "lookup",
+    "lookup_detached",
+    "remember",
+    "forget_all",
+]
 
 #: How long a verified token is believed without asking the database again.
 TTL_SECONDS = 5.0
@@ -70,6 +78,27 @@ def lookup(session: Session, token_digest: str) -> User | None:
     return session.merge(entry[1], load=False)
 
 
+def lookup_detached(token_digest: str) -> User | None:
+    """The user of a remembered token as an object of no session; ``None`` if unknown.
+
+    A copy of its own, for a request that needs to know who asks and nothing more (its
+    role for a read): no session is made for it. Never add it to a session; use
+    :func:`lookup` for a user to write with.
+    """
+    if TTL_SECONDS <= 0:
+        return None
+    entry = _entries.get(token_digest)
+    if entry is None or entry[0] <= _now():
+        return None
+    return _copy(entry[1])
+
+
+def _copy(user: User) -> User:
+    copy = User(**{attr.key: getattr(user, attr.key) for attr in inspect(User).column_attrs})
+    make_transient_to_detached(copy)  # as if loaded: merge(load=False) copies it as is
+    return copy
+
+
 def remember(token_digest: str, user: User, seen_generation: int) -> None:
     """Remember that ``token_digest`` is a valid token of ``user`` (an active user).
 
@@ -77,8 +106,7 @@ def remember(token_digest: str, user: User, seen_generation: int) -> None:
     """
     if TTL_SECONDS <= 0:
         return
-    copy = User(**{attr.key: getattr(user, attr.key) for attr in inspect(User).column_attrs})
-    make_transient_to_detached(copy)  # as if loaded: merge(load=False) copies it as is
+    copy = _copy(user)
     with _lock:
         if seen_generation != _generation:
             return

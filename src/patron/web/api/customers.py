@@ -14,7 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from patron.crm.services import customers, permissions, touchpoints, views
 from patron.crm.services.customer_search_sql import PLAN_SETTINGS, AsyncSearch
 from patron.crm.tables import User
-from patron.web.deps import SessionDep, autocommit_reads, require
+from patron.web.deps import (
+    SessionDep,
+    autocommit_reads,
+    request_session,
+    require,
+    require_reader,
+)
 from patron.web.pg_pools import open_pool
 from patron.web.schemas import (
     MAX_ID,
@@ -65,7 +71,8 @@ async def _read_pool(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["customers"], lifespan=_read_pool)
 
-Reader = Annotated[User, Depends(require("customers.read"))]
+#: For the reads that answer without the request's session (see :func:`require_reader`).
+FastReader = Annotated[User, Depends(require_reader("customers.read"))]
 Writer = Annotated[User, Depends(require("customers.write"))]
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -127,8 +134,7 @@ def _answer(adapter: TypeAdapter, content: dict[str, Any]) -> Response:
 @autocommit_reads
 async def search(
     request: Request,
-    session: SessionDep,
-    user: Reader,
+    user: FastReader,
     filters: SearchFilters,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -139,9 +145,10 @@ async def search(
     if search_async is not None:
         found = await search_async(**filters, limit=limit, offset=offset)
     if found is None:
-        found = await run_in_threadpool(
-            customers.search_customers, session, **filters, limit=limit, offset=offset
-        )
+        async with request_session(request) as session:
+            found = await run_in_threadpool(
+                customers.search_customers, session, **filters, limit=limit, offset=offset
+            )
     rows, total = found
     mask = permissions.masks_personal_data(user)
     items = [views.customer_view(row, mask=mask) for row in rows]
@@ -150,9 +157,7 @@ async def search(
 
 @router.get("/customers/{customer_id}", response_model=Customer360)
 @autocommit_reads
-async def customer_360(
-    request: Request, session: SessionDep, user: Reader, customer_id: CustomerId
-) -> Response:
+async def customer_360(request: Request, user: FastReader, customer_id: CustomerId) -> Response:
     """The customer 360: profile, orders, touchpoints, latest scores and their history.
 
     A merged customer's id answers with the surviving record.
@@ -162,7 +167,8 @@ async def customer_360(
         async with pool.connection() as connection:
             record = await customers.customer_360_async(connection, customer_id)
     else:
-        record = await run_in_threadpool(customers.customer_360, session, customer_id)
+        async with request_session(request) as session:
+            record = await run_in_threadpool(customers.customer_360, session, customer_id)
     return _answer(_360, views.customer_view(record, mask=permissions.masks_personal_data(user)))
 
 
