@@ -151,6 +151,25 @@ def test_cookie_sessions_need_the_csrf_token_for_writes(client, users, engine):
     assert ok.status_code == 201
 
 
+def test_the_sessionless_endpoints_check_cookies_and_csrf_as_the_others(client, users, engine):
+    # Earning points and searching answer without the request's session when a bearer
+    # token is remembered; a cookie still takes the whole check, the CSRF token included.
+    users.create("mei", "staff")
+    csrf = _cookie_login(client, engine, "mei")
+    made = client.post("/api/v1/customers", json={"name": "李四"}, headers={"X-CSRF-Token": csrf})
+    earn = f"/api/v1/customers/{made.json()['id']}/points/earn"
+    body = {"points": 5, "reason": "welcome"}
+    missing = client.post(earn, json=body, headers={"Idempotency-Key": "k1"})
+    assert (missing.status_code, missing.json()["code"]) == (403, "csrf_failed")
+    ok = client.post(earn, json=body, headers={"Idempotency-Key": "k1", "X-CSRF-Token": csrf})
+    assert ok.status_code == 201 and ok.json()["entry"]["actor"] == "mei"
+    found = client.get("/api/v1/customers", params={"q": "李四"}).json()
+    assert [item["id"] for item in found["items"]] == [made.json()["id"]]
+    client.cookies.clear()
+    assert client.get("/api/v1/customers").status_code == 401
+    assert client.post(earn, json=body, headers={"Idempotency-Key": "k2"}).status_code == 401
+
+
 def test_bearer_requests_need_no_csrf_token_even_with_a_cookie(client, users, engine):
     headers = users.headers("staff")
     _cookie_login(client, engine, "staff")

@@ -19,7 +19,7 @@ from patron.web.deps import (
     autocommit_reads,
     request_session,
     require,
-    require_reader,
+    require_sessionless,
 )
 from patron.web.pg_pools import open_pool
 from patron.web.schemas import (
@@ -71,8 +71,8 @@ async def _read_pool(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(tags=["customers"], lifespan=_read_pool)
 
-#: For the reads that answer without the request's session (see :func:`require_reader`).
-FastReader = Annotated[User, Depends(require_reader("customers.read"))]
+#: For the reads that answer without the request's session (see :func:`require_sessionless`).
+SessionlessReader = Annotated[User, Depends(require_sessionless("customers.read"))]
 Writer = Annotated[User, Depends(require("customers.write"))]
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
@@ -134,7 +134,7 @@ def _answer(adapter: TypeAdapter, content: dict[str, Any]) -> Response:
 @autocommit_reads
 async def search(
     request: Request,
-    user: FastReader,
+    user: SessionlessReader,
     filters: SearchFilters,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -157,7 +157,9 @@ async def search(
 
 @router.get("/customers/{customer_id}", response_model=Customer360)
 @autocommit_reads
-async def customer_360(request: Request, user: FastReader, customer_id: CustomerId) -> Response:
+async def customer_360(
+    request: Request, user: SessionlessReader, customer_id: CustomerId
+) -> Response:
     """The customer 360: profile, orders, touchpoints, latest scores and their history.
 
     A merged customer's id answers with the surviving record.

@@ -28,7 +28,7 @@ from patron.crm.services.loyalty.program import MAX_POINTS
 from patron.crm.tables import User
 from patron.crm.tables.base import utcnow
 from patron.web.app import PatronJSONResponse
-from patron.web.deps import SessionDep, require
+from patron.web.deps import SessionDep, request_session, require, require_sessionless
 from patron.web.idempotency import REPLAYED_HEADER, IdempotencyKeyDep, run_once
 from patron.web.pg_pools import open_pool
 from patron.web.schemas import MAX_ID, ErrorOut, Text
@@ -62,7 +62,8 @@ async def _fast_pool(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["points"], lifespan=_fast_pool)
 
 Reader = Annotated[User, Depends(require("customers.read"))]
-Writer = Annotated[User, Depends(require("points.write"))]
+#: Earns and redemptions: on the one-round-trip path they need no session at all.
+SessionlessWriter = Annotated[User, Depends(require_sessionless("points.write"))]
 Adjuster = Annotated[User, Depends(require("points.adjust"))]
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Positive = Annotated[StrictInt, Field(ge=1, le=MAX_POINTS)]
@@ -219,8 +220,7 @@ def points(
 )
 async def earn(
     request: Request,
-    session: SessionDep,
-    user: Writer,
+    user: SessionlessWriter,
     customer_id: CustomerId,
     body: PointsIn,
     key: IdempotencyKeyDep,
@@ -229,15 +229,18 @@ async def earn(
     fast = await _fast_write(request, user, key, "earn", customer_id, body)
     if fast is not None:
         return fast
+    async with request_session(request) as session:
+        actor = session.merge(user, load=False)
 
-    def write() -> tuple[int, dict[str, Any]]:
-        entry = loyalty.earn(
-            session, customer_id, body.points, reason=body.reason, actor=user, source="api"
-        )
-        return _posting(entry)
+        def write() -> tuple[int, dict[str, Any]]:
+            entry = loyalty.earn(
+                session, customer_id, body.points, reason=body.reason, actor=actor, source="api"
+            )
+            return _posting(entry)
 
-    payload = body.model_dump()
-    return _answer(await run_in_threadpool(run_once, request, session, user, key, payload, write))
+        payload = body.model_dump()
+        done = await run_in_threadpool(run_once, request, session, actor, key, payload, write)
+    return _answer(done)
 
 
 @router.post(
@@ -248,8 +251,7 @@ async def earn(
 )
 async def redeem(
     request: Request,
-    session: SessionDep,
-    user: Writer,
+    user: SessionlessWriter,
     customer_id: CustomerId,
     body: RedeemIn,
     key: IdempotencyKeyDep,
@@ -259,21 +261,24 @@ async def redeem(
         fast = await _fast_write(request, user, key, "redeem", customer_id, body)
         if fast is not None:
             return fast
+    async with request_session(request) as session:
+        actor = session.merge(user, load=False)
 
-    def write() -> tuple[int, dict[str, Any]]:
-        entry = loyalty.redeem(
-            session,
-            customer_id,
-            body.points,
-            reason=body.reason,
-            reward_id=body.reward_id,
-            actor=user,
-            source="api",
-        )
-        return _posting(entry)
+        def write() -> tuple[int, dict[str, Any]]:
+            entry = loyalty.redeem(
+                session,
+                customer_id,
+                body.points,
+                reason=body.reason,
+                reward_id=body.reward_id,
+                actor=actor,
+                source="api",
+            )
+            return _posting(entry)
 
-    payload = body.model_dump()
-    return _answer(await run_in_threadpool(run_once, request, session, user, key, payload, write))
+        payload = body.model_dump()
+        done = await run_in_threadpool(run_once, request, session, actor, key, payload, write)
+    return _answer(done)
 
 
 @router.post(
