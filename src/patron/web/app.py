@@ -6,6 +6,7 @@ rather than starting and failing on the first request.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -131,6 +132,11 @@ def create_app(
         from anyio.to_thread import current_default_thread_limiter
 
         current_default_thread_limiter().total_tokens = threads
+        # ~180,000 objects live from start-up to shutdown (modules, the ORM's mappers,
+        # the routes); each full collection walked them all, 0.2 s in which the worker
+        # answered no one. Frozen, they are never looked at again.
+        gc.collect()
+        gc.freeze()
         yield
         if owned:
             engine.dispose()
