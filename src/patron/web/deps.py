@@ -288,10 +288,7 @@ def require(permission: str) -> Callable[..., User]:
     """
 
     async def dependency(request: Request, auth_: AuthDep) -> User:
-        user = await current_user(request, auth_)
-        await _check_csrf(request, auth_)
-        _check_permission(request, user, permission)
-        return user
+        return await _authorise(request, auth_, permission)
 
     dependency.__name__ = f"require_{permission.replace('.', '_')}"
     return dependency
@@ -318,9 +315,7 @@ def require_sessionless(permission: str) -> Callable[..., User]:
         user = _remembered_bearer(request)
         if user is None:
             async with request_session(request) as session:
-                auth_ = await get_auth(request, session)
-                user = await current_user(request, auth_)
-                await _check_csrf(request, auth_)
+                return await _authorise(request, await get_auth(request, session), permission)
         _check_permission(request, user, permission)
         return user
 
@@ -339,6 +334,14 @@ def _remembered_bearer(request: Request) -> User | None:
     user = token_cache.lookup_detached(auth.digest(secret))
     if user is not None:
         request.state.user = user
+    return user
+
+
+async def _authorise(request: Request, auth_: Auth | None, permission: str) -> User:
+    """The signed-in user (401 without one), CSRF-checked, holding ``permission`` (403)."""
+    user = await current_user(request, auth_)
+    await _check_csrf(request, auth_)
+    _check_permission(request, user, permission)
     return user
 
 
