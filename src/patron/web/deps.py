@@ -14,7 +14,9 @@ FastAPI runs a plain ``def`` dependency in a worker thread: a hop from the event
 back, and under load a wait for the GIL among the other request threads. So the
 dependencies that only compute (who the user is once known, what they may do) are
 ``async def`` and run in the event loop, and the session and the bearer check go to a
-thread only when they talk to the database.
+thread only when they talk to the database. The busiest endpoints go further
+(:func:`require_sessionless`): a bearer token verified in the last seconds needs no
+session at all, and they open one (:data:`request_session`) only on a path that needs it.
 """
 
 from __future__ import annotations
@@ -214,9 +216,8 @@ async def get_auth(
     lang = request_language(request)
     header = request.headers.get("authorization")
     if header is not None:
-        scheme, _sep, secret = header.strip().partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret:
+        secret = _bearer_secret(header)
+        if secret is None:
             raise NotAuthenticated(_("api.bad_authorization", lang=lang), code="bad_authorization")
         user = None
         if secret.startswith(auth.TOKEN_PREFIX):
@@ -234,6 +235,13 @@ async def get_auth(
             request.state.user = found[0]
             return Auth(found[0], "cookie", found[1])
     return None
+
+
+def _bearer_secret(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header; ``None`` for any other."""
+    scheme, _sep, secret = header.strip().partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
 
 
 AuthDep = Annotated[Auth | None, Depends(get_auth)]
@@ -325,11 +333,8 @@ def require_sessionless(permission: str) -> Callable[..., User]:
 
 def _remembered_bearer(request: Request) -> User | None:
     header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _sep, secret = header.strip().partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret.startswith(auth.TOKEN_PREFIX):
+    secret = _bearer_secret(header) if header is not None else None
+    if secret is None or not secret.startswith(auth.TOKEN_PREFIX):
         return None
     user = token_cache.lookup_detached(auth.digest(secret))
     if user is not None:

@@ -13,13 +13,14 @@ event loop; the cases it leaves, and SQLite, take the Python path in a worker th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from patron.crm.services import idempotency, loyalty
@@ -200,6 +201,32 @@ async def _fast_write(
     return PatronJSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
 
+async def _python_path(
+    request: Request,
+    user: User,
+    key: str,
+    body: BaseModel,
+    write: Callable[[Session, User], Any],
+) -> PatronJSONResponse:
+    """An earn or redemption through the Python ledger, once per idempotency key.
+
+    In the request's session, opened here (the one-round-trip path needs none), with
+    ``user`` merged into it; ``write`` makes the entry.
+    """
+    async with request_session(request) as session:
+        actor = session.merge(user, load=False)
+        done = await run_in_threadpool(
+            run_once,
+            request,
+            session,
+            actor,
+            key,
+            body.model_dump(),
+            lambda: _posting(write(session, actor)),
+        )
+    return _answer(done)
+
+
 @router.get("/customers/{customer_id}/points", response_model=PointsOut)
 def points(
     session: SessionDep,
@@ -229,18 +256,13 @@ async def earn(
     fast = await _fast_write(request, user, key, "earn", customer_id, body)
     if fast is not None:
         return fast
-    async with request_session(request) as session:
-        actor = session.merge(user, load=False)
 
-        def write() -> tuple[int, dict[str, Any]]:
-            entry = loyalty.earn(
-                session, customer_id, body.points, reason=body.reason, actor=actor, source="api"
-            )
-            return _posting(entry)
+    def write(session: Session, actor: User) -> Any:
+        return loyalty.earn(
+            session, customer_id, body.points, reason=body.reason, actor=actor, source="api"
+        )
 
-        payload = body.model_dump()
-        done = await run_in_threadpool(run_once, request, session, actor, key, payload, write)
-    return _answer(done)
+    return await _python_path(request, user, key, body, write)
 
 
 @router.post(
@@ -261,24 +283,19 @@ async def redeem(
         fast = await _fast_write(request, user, key, "redeem", customer_id, body)
         if fast is not None:
             return fast
-    async with request_session(request) as session:
-        actor = session.merge(user, load=False)
 
-        def write() -> tuple[int, dict[str, Any]]:
-            entry = loyalty.redeem(
-                session,
-                customer_id,
-                body.points,
-                reason=body.reason,
-                reward_id=body.reward_id,
-                actor=actor,
-                source="api",
-            )
-            return _posting(entry)
+    def write(session: Session, actor: User) -> Any:
+        return loyalty.redeem(
+            session,
+            customer_id,
+            body.points,
+            reason=body.reason,
+            reward_id=body.reward_id,
+            actor=actor,
+            source="api",
+        )
 
-        payload = body.model_dump()
-        done = await run_in_threadpool(run_once, request, session, actor, key, payload, write)
-    return _answer(done)
+    return await _python_path(request, user, key, body, write)
 
 
 @router.post(
