@@ -156,6 +156,10 @@ def create_app(
     app.state.sessionmaker = session_factory(engine)
     install_error_handlers(app)
     app.add_middleware(RequestLanguage)
+    # Outermost of ours: the busiest API requests, answered before routing.
+    from patron.web.lane import FastLane
+
+    app.add_middleware(FastLane)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:
