@@ -99,11 +99,19 @@ def _portable(session, options, limit, offset):
     return customer_search._search(session, *values, limit, offset)
 
 
-@pytest.mark.parametrize("bound", [10_000, 4])
-def test_every_search_gives_the_portable_page_and_total(session, crowd, monkeypatch, bound):
+@pytest.mark.parametrize(
+    ("bound", "sift_ratio"), [(10_000, customer_search_sql.SIFT_RATIO), (4, 12), (10_000, 10**9)]
+)
+def test_every_search_gives_the_portable_page_and_total(
+    session, crowd, monkeypatch, bound, sift_ratio
+):
     # With a bound of 4 most searches are "too many to count": pages walk the scores and
-    # totals are estimated (the estimates may differ; the pages may not).
+    # totals are estimated (the estimates may differ; the pages may not). With a huge
+    # ratio every search of more than one match sorted by a score sifts the run's scores
+    # for its page (the cap on how far it reads included), else ranks its matches.
     monkeypatch.setattr(customer_search, "COUNT_EXACT_UP_TO", bound)
+    monkeypatch.setattr(customer_search_sql, "SIFT_FROM", 2 if sift_ratio > 10**6 else 200)
+    monkeypatch.setattr(customer_search_sql, "SIFT_RATIO", sift_ratio)
     monkeypatch.setattr(customer_search, "_estimates", {})
     monkeypatch.setattr(customer_search_sql, "_estimates", {})
     checked = 0
