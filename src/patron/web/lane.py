@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, get_type_hints
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from patron.crm.services import idempotency, permissions
-from patron.crm.services.errors import Forbidden, ServiceError
+from patron.crm.services.errors import ServiceError
 from patron.crm.tables import User
 from patron.i18n import use_language
 from patron.web import deps
@@ -109,14 +109,6 @@ async def _handled(request: Request, exc: Exception) -> Response:
     raise exc
 
 
-def _allowed(user: User, permission: str) -> bool:
-    try:
-        permissions.require(user, permission)
-    except Forbidden:
-        return False
-    return True
-
-
 async def _call(request: Request, endpoint: Callable[..., Awaitable[Response]], *args: Any) -> Any:
     """``endpoint(request, *args)``, the request marked as its route's, as the router marks it.
 
@@ -144,7 +136,7 @@ def _replay(body: bytes) -> Callable[[], Awaitable[dict[str, Any]]]:
 
 
 async def _points_write(request: Request, user: User, customer_id: str, kind: str) -> Any:
-    if not _allowed(user, "points.write"):
+    if not permissions.can(user, "points.write"):
         return None
     header = request.headers.get("idempotency-key")
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
@@ -169,14 +161,30 @@ async def _points_write(request: Request, user: User, customer_id: str, kind: st
 
 # --- search and the 360 -------------------------------------------------------------------
 
-_SEARCH = {
-    name: (TypeAdapter(kind), default)
-    for name, (kind, default) in customers.SEARCH_PARAMETERS.items()
-}
+
+def _query_parameters(*functions: Callable[..., Any]) -> dict[str, tuple[TypeAdapter, Any]]:
+    """Each query parameter of ``functions``: a validator of its declared type, its default.
+
+    Read from the signatures of the endpoint and its dependencies, so the lane and FastAPI
+    validate a query alike. The query's parameters are those with a default (the request,
+    the user and the dependencies' results have none).
+    """
+    found = {}
+    for function in functions:
+        hints = get_type_hints(function, include_extras=True)
+        for name, parameter in inspect.signature(function).parameters.items():
+            if parameter.default is not inspect.Parameter.empty:
+                found[name] = (TypeAdapter(hints[name]), parameter.default)
+    return found
+
+
+#: The search's filters (:func:`~patron.web.api.customers.search_filters`), then its page.
+_SEARCH = _query_parameters(customers.search_filters, customers.search)
+_FILTERS = tuple(inspect.signature(customers.search_filters).parameters)
 
 
 async def _search(request: Request, user: User) -> Response | None:
-    if not _allowed(user, "customers.read"):
+    if not permissions.can(user, "customers.read"):
         return None
     given: dict[str, str] = {}
     query = request.scope["query_string"].decode("latin-1")
@@ -191,13 +199,12 @@ async def _search(request: Request, user: User) -> Response | None:
             values[name] = adapter.validate_python(given[name]) if name in given else default
     except ValidationError:
         return None
-    limit, offset = values.pop("limit"), values.pop("offset")
-    filters = await customers.search_filters(**values)
-    return await _call(request, customers.search, user, filters, limit, offset)
+    filters = await customers.search_filters(**{name: values[name] for name in _FILTERS})
+    return await _call(request, customers.search, user, filters, values["limit"], values["offset"])
 
 
 async def _customer_360(request: Request, user: User, customer_id: str) -> Response | None:
-    if not _allowed(user, "customers.read"):
+    if not permissions.can(user, "customers.read"):
         return None
     return await _call(request, customers.customer_360, user, int(customer_id))
 

@@ -36,12 +36,7 @@ from patron.web.schemas import (
     TouchpointOut,
 )
 
-__all__ = [
-    "router",
-    "SearchFilters",
-    "search_filters",
-    "SEARCH_PARAMETERS",
-]
+__all__ = ["router", "SearchFilters", "search_filters"]
 
 #: Connections (fewest, most) of a worker's pool for searches and the 360: each holds
 #: its connection for one statement, and on two cores more backends only take turns.
@@ -86,28 +81,17 @@ def _label(max_length: int = 32) -> Any:
     return Annotated[str | None, Query(max_length=max_length), NoNul]
 
 
-# The search's query parameters, each type once: the endpoint's signature and
-# :mod:`patron.web.lane` (which validates a query with them) read the same.
-SearchText = Annotated[
-    str | None,
-    Query(max_length=128, description="name, phone, email, customer id or external id"),
-    NoNul,
-]
-Label = _label()
-RiskLabel = _label(8)
-TagLabel = _label(64)
-OwnerId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="owner user id")]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=10**9)]
-
-
 async def search_filters(
-    q: SearchText = None,
-    grade: Label = None,
-    stage: Label = None,
-    risk: RiskLabel = None,
-    tag: TagLabel = None,
-    owner: OwnerId = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=128, description="name, phone, email, customer id or external id"),
+        NoNul,
+    ] = None,
+    grade: _label() = None,
+    stage: _label() = None,
+    risk: _label(8) = None,
+    tag: _label(64) = None,
+    owner: Annotated[int | None, Query(ge=1, le=MAX_ID, description="owner user id")] = None,
     sort: SortKey = "-predicted_clv",
 ) -> dict[str, Any]:
     """The search filters, named as :func:`customers.search_customers` takes them.
@@ -123,20 +107,6 @@ async def search_filters(
         "owner_id": owner,
         "sort": sort,
     }
-
-
-#: Every query parameter of the search endpoint: its type and default.
-SEARCH_PARAMETERS: dict[str, tuple[Any, Any]] = {
-    "q": (SearchText, None),
-    "grade": (Label, None),
-    "stage": (Label, None),
-    "risk": (RiskLabel, None),
-    "tag": (TagLabel, None),
-    "owner": (OwnerId, None),
-    "sort": (SortKey, "-predicted_clv"),
-    "limit": (Limit, 50),
-    "offset": (Offset, 0),
-}
 
 
 SearchFilters = Annotated[dict[str, Any], Depends(search_filters)]
@@ -166,8 +136,8 @@ async def search(
     request: Request,
     user: SessionlessReader,
     filters: SearchFilters,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
     """Customers matching the search and filters, highest predicted CLV first by default."""
     found = None
