@@ -8,6 +8,7 @@ import pytest
 from tests.crm.customer_data import QueryCounter, make_run, make_user
 
 from patron.crm.services import customer_search, customer_search_sql, customers, identity
+from patron.crm.services import customer_search_ranks as ranks
 
 SURNAMES = "王李张刘陈"
 GIVEN = "伟芳娜秀敏强磊"
@@ -100,10 +101,16 @@ def _portable(session, options, limit, offset):
 
 
 @pytest.mark.parametrize(
-    ("bound", "sift_ratio"), [(10_000, customer_search_sql.SIFT_RATIO), (4, 12), (10_000, 10**9)]
+    ("bound", "sift_ratio", "rank_from"),
+    [
+        (10_000, customer_search_sql.SIFT_RATIO, customer_search_sql.RANK_FROM),
+        (4, 12, customer_search_sql.RANK_FROM),
+        (10_000, 10**9, customer_search_sql.RANK_FROM),
+        (10_000, 12, 1),
+    ],
 )
 def test_every_search_gives_the_portable_page_and_total(
-    session, crowd, monkeypatch, bound, sift_ratio
+    session, crowd, monkeypatch, bound, sift_ratio, rank_from
 ):
     # With a bound of 4 most searches are "too many to count": pages walk the scores and
     # totals are estimated (the estimates may differ; the pages may not). With a huge
@@ -112,6 +119,14 @@ def test_every_search_gives_the_portable_page_and_total(
     monkeypatch.setattr(customer_search, "COUNT_EXACT_UP_TO", bound)
     monkeypatch.setattr(customer_search_sql, "SIFT_FROM", 2 if sift_ratio > 10**6 else 200)
     monkeypatch.setattr(customer_search_sql, "SIFT_RATIO", sift_ratio)
+    # From one match, every search sorted by a score ranks its matches in this process
+    # (the first one loads the run's order).
+    monkeypatch.setattr(customer_search_sql, "RANK_FROM", rank_from)
+    ranked = []
+    page = ranks.RunOrder.page
+    monkeypatch.setattr(
+        ranks.RunOrder, "page", lambda self, *args: ranked.append(args) or page(self, *args)
+    )
     monkeypatch.setattr(customer_search, "_estimates", {})
     monkeypatch.setattr(customer_search_sql, "_estimates", {})
     checked = 0
@@ -126,6 +141,10 @@ def test_every_search_gives_the_portable_page_and_total(
                 assert found[1] > bound
             checked += bool(found[0])
     assert checked > 500  # most searches found someone
+    if rank_from == 1:
+        assert len(ranked) > 500
+    else:
+        assert not ranked  # ninety customers: never a hundred matches
 
 
 def test_a_search_is_one_round_trip(session, crowd, engine):
@@ -223,9 +242,9 @@ def test_the_pool_plans_as_the_search_needs_and_counts_a_total_once(
     counted = []
     steps, run = customer_search_sql._steps, customer_search_sql.AsyncSearch._run
 
-    def counting_steps(found, remembered):
+    def counting_steps(found, remembered, order):
         counted.append(remembered is None)
-        return steps(found, remembered)
+        return steps(found, remembered, order)
 
     async def slow_run(self, steps):
         await asyncio.sleep(0.2)  # the others arrive while the first one counts

@@ -36,7 +36,10 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from patron.crm.services import customer_search as portable
+from patron.crm.services import customer_search_ranks as ranks
 from patron.crm.services.customer_dicts import CUSTOMER_FIELDS, LIST_SCORE_FIELDS, finite
 from patron.crm.services.numbered import numbered, values
 
@@ -52,6 +55,10 @@ __all__ = ["search", "AsyncSearch", "PLAN_SETTINGS"]
 #: a row on the bench's machine.)
 SIFT_FROM = 200
 SIFT_RATIO = 12
+#: Rank the matches in this process, by the run's order it holds
+#: (:mod:`~patron.crm.services.customer_search_ranks`), from this many matches: below it,
+#: looking their scores up costs the database less than a second statement costs both.
+RANK_FROM = 100
 #: The score filters: the parameter and the snapshot column it compares.
 _SCORE_FILTERS = (("grade", "grade"), ("stage", "lifecycle_stage"), ("risk", "churn_risk"))
 _WALKABLE = ("predicted_clv", "last_purchase")
@@ -67,6 +74,7 @@ class _Search:
     params: dict[str, Any]
     key: tuple
     shape: tuple
+    page: tuple[str, int, int]  # sort, limit, offset
 
 
 def _prepare(
@@ -98,9 +106,9 @@ def _prepare(
     shape = (kind, filters, _given(tag), owner_id is not None)
     key: tuple = ("sql", url_key, portable.COUNT_EXACT_UP_TO, q, grade, stage, risk, tag, owner_id)
     statement = _statement(
-        *shape, sort, limit, offset, portable.COUNT_EXACT_UP_TO, SIFT_FROM, SIFT_RATIO
+        *shape, sort, limit, offset, portable.COUNT_EXACT_UP_TO, SIFT_FROM, SIFT_RATIO, RANK_FROM
     )
-    return _Search(statement, params, key, shape)
+    return _Search(statement, params, key, shape, (sort, limit, offset))
 
 
 def search(session: Session, **criteria: Any) -> tuple[list[dict[str, Any]], int] | None:
@@ -118,6 +126,8 @@ def search(session: Session, **criteria: Any) -> tuple[list[dict[str, Any]], int
         return None
     session.flush()  # the statement must see what this session changed
     connection = session.connection().connection.driver_connection
+    database = found.key[1]
+    order = ranks.held(database)
     remembered = _recall(found.key)
     if remembered is None:
         with _estimates_lock:
@@ -125,8 +135,16 @@ def search(session: Session, **criteria: Any) -> tuple[list[dict[str, Any]], int
         with counting:  # one count at a time per search; the others then use it
             remembered = _recall(found.key)
             if remembered is None:
-                return _items(*_run(connection, _steps(found, None)))
-    return _items(*_run(connection, _steps(found, remembered)))
+                rows, total, run = _run(connection, _steps(found, None, order))
+    if remembered is not None:
+        rows, total, run = _run(connection, _steps(found, remembered, order))
+    if ranks.claim(database, run):
+        try:
+            with connection.transaction():  # a savepoint: a failed load leaves the rest
+                ranks.keep(database, ranks.load(connection))
+        except Exception as error:  # the search is answered; ranking stays in the database
+            ranks.keep(database, None, error)
+    return _items(rows, total)
 
 
 class AsyncSearch:
@@ -160,6 +178,7 @@ class AsyncSearch:
         found = _prepare(self.url_key, **criteria)
         if found is None:
             return None
+        order = ranks.held(self.url_key)
         remembered = _recall(found.key)
         if remembered is None:
             if len(self._counting) >= portable._ESTIMATES_MAX:
@@ -167,17 +186,25 @@ class AsyncSearch:
             async with self._counting.setdefault(found.key, asyncio.Lock()):
                 remembered = _recall(found.key)
                 if remembered is None:
-                    return _items(*await self._run(_steps(found, None)))
-        return _items(*await self._run(_steps(found, remembered)))
+                    rows, total, run = await self._run(_steps(found, None, order))
+        if remembered is not None:
+            rows, total, run = await self._run(_steps(found, remembered, order))
+        if ranks.claim(self.url_key, run):
+            try:
+                async with self.pool.connection() as connection:
+                    ranks.keep(self.url_key, await ranks.load_async(connection))
+            except Exception as error:  # the search is answered; ranking stays in the database
+                ranks.keep(self.url_key, None, error)
+        return _items(rows, total)
 
-    async def _run(self, steps: _Steps) -> tuple[list[Any], int]:
+    async def _run(self, steps: _Steps) -> tuple[list[Any], int, tuple[Any, Any]]:
         async with self.pool.connection() as connection:
             try:
                 step = next(steps)
                 while True:
                     text, names = numbered(step[1])
                     cursor = await connection.execute(
-                        text, values(names, step[2]), prepare=step[0] == "page"
+                        text, values(names, step[2]), prepare=step[0] != "estimate"
                     )
                     step = steps.send(await cursor.fetchall())
             except StopIteration as done:
@@ -189,12 +216,12 @@ def _items(rows: list[Any], total: int) -> tuple[list[dict[str, Any]], int]:
     items = []
     width = len(CUSTOMER_FIELDS)
     for row in rows:
-        if row[4] is None:
+        if row[_LEAD] is None:
             continue  # the total alone: no customer on this page
-        item = dict(zip(CUSTOMER_FIELDS, row[4 : 4 + width], strict=True))
+        item = dict(zip(CUSTOMER_FIELDS, row[_LEAD : _LEAD + width], strict=True))
         for name in _TIMES:
             item[name] = item[name].astimezone(dt.UTC)
-        for index, name in enumerate(LIST_SCORE_FIELDS, start=4 + width):
+        for index, name in enumerate(LIST_SCORE_FIELDS, start=_LEAD + width):
             item[name] = finite(row[index])
         item["tags"] = list(row[-1])
         items.append(item)
@@ -241,30 +268,43 @@ _counting: dict[tuple, threading.Lock] = {}
 
 
 #: What a search asks the database, step by step: ``(what, statement, values)`` out, the
-#: rows in, the page's rows and the total at the end. The same steps run on a session's
-#: connection (:func:`search`) and on an async pool (:class:`AsyncSearch`).
-_Steps = Generator[tuple[str, str, dict[str, Any]], list[Any], tuple[list[Any], int]]
+#: rows in; at the end the page's rows, the total and the latest run (id, version). The
+#: same steps run on a session's connection (:func:`search`) and on an async pool
+#: (:class:`AsyncSearch`).
+_Steps = Generator[
+    tuple[str, str, dict[str, Any]], list[Any], tuple[list[Any], int, tuple[Any, Any]]
+]
 
 
-def _steps(found: _Search, remembered: tuple[int, int | None] | None) -> _Steps:
+def _steps(
+    found: _Search, remembered: tuple[int, int | None] | None, order: ranks.RunOrder | None
+) -> _Steps:
     """The page with its total; past the bound, and not remembered, then an estimate.
 
     A remembered total counted under an older run is ignored by the statement itself,
-    which then counts.
+    which then counts. When the matches are many and ``order`` is the latest run's, the
+    statement returns their ids instead of the page, and this ranks them and reads the
+    page's rows.
     """
     known, known_run = remembered or (None, None)
-    rows = yield "page", found.statement, {**found.params, "known": known, "known_run": known_run}
-    total, known, run_id, prefixed = rows[0][:4]
+    held = (order.run_id, order.version) if order is not None else (None, None)
+    params = {**found.params, "known": known, "known_run": known_run}
+    params["ranked_run"], params["ranked_version"] = held
+    rows = yield "page", found.statement, params
+    total, known, run_id, version, prefixed, hits = rows[0][:_LEAD]
+    if hits is not None and order is not None:
+        page = order.page(np.frombuffer(hits, dtype=">i8"), *found.page)
+        rows = yield "rows", _ROWS, {"ids": page, "run": run_id}
     if known or total <= portable.COUNT_EXACT_UP_TO:
-        return rows, total
+        return rows, total, (run_id, version)
     inside = prefixed is not None and prefixed < found.params["limit"]
     plan = yield "estimate", _estimate_statement(found.shape, inside=inside), found.params
     total = max(int(plan[0][0][0]["Plan"]["Plan Rows"]), total)
     _remember(found.key, total, run_id)
-    return rows, total
+    return rows, total, (run_id, version)
 
 
-def _run(connection: Any, steps: _Steps) -> tuple[list[Any], int]:
+def _run(connection: Any, steps: _Steps) -> tuple[list[Any], int, tuple[Any, Any]]:
     """Run ``steps`` on a session's psycopg connection."""
     try:
         what, statement, params = next(steps)
@@ -432,7 +472,8 @@ WITH RECURSIVE sources(source) AS (
     FROM sources s WHERE s.source IS NOT NULL
 ),
 run AS MATERIALIZED (
-    SELECT id FROM scoring_runs WHERE status = 'done' ORDER BY id DESC LIMIT 1
+    SELECT id, xmin::text::bigint AS version FROM scoring_runs
+    WHERE status = 'done' ORDER BY id DESC LIMIT 1
 ),
 owners AS MATERIALIZED (
     SELECT x.customer_id FROM sources s
@@ -457,6 +498,14 @@ _COLUMNS = ", ".join(
     + [f"s.{name}" for name in LIST_SCORE_FIELDS]
     + ["array(SELECT g.tag FROM customer_tags g WHERE g.customer_id = c.id ORDER BY g.tag)"]
 )
+#: The columns before a page's customer in the statement's rows: the total, whether it
+#: was remembered, the latest run and its version, the prefix matches, the ranked ids.
+_LEAD = 6
+#: The page's rows, by the ids the process ranked, in that order, as the statement's.
+_ROWS = f"""SELECT {", ".join(["NULL"] * _LEAD)}, {_COLUMNS}
+FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY p(id, n) JOIN customers c ON c.id = p.id
+LEFT JOIN score_snapshots s ON s.run_id = %(run)s::bigint AND s.customer_id = c.id
+ORDER BY p.n"""
 
 
 @functools.lru_cache(maxsize=1024)
@@ -471,6 +520,7 @@ def _statement(
     bound: int,
     sift_from: int = SIFT_FROM,
     sift_ratio: int = SIFT_RATIO,
+    rank_from: int = RANK_FROM,
 ) -> str:
     """The search of this shape, page and sort.
 
@@ -484,6 +534,11 @@ def _statement(
     of their ids), about ``(limit + offset) * run size / matches`` entries at a twelfth
     of a lookup each. Sifting stops after four times that many entries (matches bunched
     at the far end), and whenever it cannot fill the page the lookups rank them as before.
+
+    Cheaper still, when the process holds the latest run's order (``%(ranked_run)s``,
+    see :mod:`~patron.crm.services.customer_search_ranks`) and the matches number from
+    ``rank_from`` to the bound: no page, but the matches' ids (``hits``, a ``bytea`` of
+    big-endian ``int8``), which the process ranks itself.
     """
     where = _where(kind, filters, tagged, owned)
     key = sort.removeprefix("-")
@@ -525,10 +580,16 @@ def _statement(
         OFFSET CASE WHEN (SELECT w FROM walk) AND (SELECT n FROM walked_n) = 0
             THEN greatest({offset} - (SELECT count(*) {scored}), 0) ELSE 0 END"""
     front = limit + offset
+    rank = "false"
+    if walkable:
+        rank = f"""(NOT (SELECT w FROM walk)
+            AND (SELECT n FROM total) BETWEEN {max(rank_from, 1)} AND {bound}
+            AND (SELECT id FROM run) = %(ranked_run)s::bigint
+            AND (SELECT version FROM run) = %(ranked_version)s::bigint) IS TRUE"""
     sift = sifted = "SELECT NULL::bigint AS id WHERE false"
     if walkable:
         # One row: how many score entries to sift at most, or NULL for no sifting.
-        sift = f"""SELECT CASE WHEN NOT (SELECT w FROM walk)
+        sift = f"""SELECT CASE WHEN NOT (SELECT w FROM walk) AND NOT (SELECT r FROM ranked)
                  AND (SELECT n FROM total) BETWEEN {max(sift_from, 1)} AND {bound}
                  AND {front}::float8 * r.customers
                      < {sift_ratio}::float8 * (SELECT n FROM total) ^ 2
@@ -553,13 +614,14 @@ total AS MATERIALIZED (
                  AND %(known_run)s::bigint IS NOT DISTINCT FROM (SELECT id FROM run) AS known
 ),
 walk AS MATERIALIZED (SELECT {walk} AS w),
+ranked AS MATERIALIZED (SELECT {rank} AS r),
 sift AS MATERIALIZED ({sift}),
 sifted AS MATERIALIZED ({sifted}),
 sifted_full AS MATERIALIZED (SELECT count(*) = {limit} AS filled FROM sifted),
 small AS (
     SELECT h.id FROM hit h {small_join} LEFT JOIN {small_snapshot}
     WHERE NOT (SELECT w FROM walk) AND (SELECT n FROM total) <= {bound}
-      AND NOT (SELECT filled FROM sifted_full)
+      AND NOT (SELECT filled FROM sifted_full) AND NOT (SELECT r FROM ranked)
     ORDER BY {small_order} LIMIT {limit} OFFSET {offset}
 ),
 walked AS MATERIALIZED ({walked}),
@@ -575,8 +637,10 @@ page AS (
     UNION ALL SELECT id FROM small UNION ALL SELECT id FROM walked
     UNION ALL SELECT id FROM rest UNION ALL SELECT id FROM large
 )
-SELECT t.n, t.known, (SELECT id FROM run),
-    CASE WHEN t.known THEN NULL ELSE (SELECT n FROM prefix_n) END, r.*
+SELECT t.n, t.known, (SELECT id FROM run), (SELECT version FROM run),
+    CASE WHEN t.known THEN NULL ELSE (SELECT n FROM prefix_n) END,
+    CASE WHEN (SELECT r FROM ranked)
+        THEN (SELECT string_agg(int8send(id), ''::bytea) FROM hit) END, r.*
 FROM total t LEFT JOIN LATERAL (
     SELECT {_COLUMNS}
     FROM page p JOIN customers c ON c.id = p.id LEFT JOIN {_SNAPSHOT}
