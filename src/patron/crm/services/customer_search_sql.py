@@ -191,7 +191,13 @@ class AsyncSearch:
             rows, total, run = await self._run(_steps(found, remembered, order))
         if ranks.claim(self.url_key, run):
             try:
-                async with self.pool.connection() as connection:
+                # A connection of its own: the load takes about a second for a million
+                # scores, which would hold one of the pool's few connections.
+                import psycopg
+
+                async with await psycopg.AsyncConnection.connect(
+                    self.pool.conninfo, **self.pool.kwargs
+                ) as connection:
                     ranks.keep(self.url_key, await ranks.load_async(connection))
             except Exception as error:  # the search is answered; ranking stays in the database
                 ranks.keep(self.url_key, None, error)
