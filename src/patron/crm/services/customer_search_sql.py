@@ -300,7 +300,7 @@ def _steps(
     total, known, run_id, version, prefixed, hits = rows[0][:_LEAD]
     if hits is not None and order is not None:
         page = order.page(np.frombuffer(hits, dtype=">i8"), *found.page)
-        rows = yield "rows", _ROWS, {"ids": page, "run": run_id}
+        rows = (yield "rows", _ROWS, {"ids": page, "run": run_id}) if page else []
     if known or total <= portable.COUNT_EXACT_UP_TO:
         return rows, total, (run_id, version)
     inside = prefixed is not None and prefixed < found.params["limit"]
