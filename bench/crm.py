@@ -290,7 +290,13 @@ SEARCHES = (
 
 
 def measure_api(
-    url: str, *, clients: int = 32, requests: int = 2000, workers: int = 2, seconds: float = 15
+    url: str,
+    *,
+    clients: int = 32,
+    requests: int = 2000,
+    workers: int = 2,
+    seconds: float = 15,
+    by_kind: bool = False,
 ) -> dict:
     """Customer search and the 360 endpoint under ``clients`` concurrent clients.
 
@@ -301,6 +307,9 @@ def measure_api(
     as a small shop's single server would). Returns latency percentiles in milliseconds
     and throughput per endpoint, and the same for ``/healthz`` (5 s): what a request costs
     the server before any work of patron's, to compare runs on machines of different speed.
+
+    With ``by_kind``, each kind of search in :data:`SEARCHES` then runs alone for half
+    as long, under the same number of clients.
 
     The database is VACUUMed and ANALYZEd first: the scoring run and the import have
     just written a million rows, the planner must know them, and a search counts name
@@ -368,10 +377,10 @@ def measure_api(
             time.sleep(0.3)
         rng = random.Random(7)
 
-        def search_path() -> str:
+        def search_path(kind: str | None = None) -> str:
             from urllib.parse import quote
 
-            kind = rng.choices([k for k, _w in SEARCHES], [w for _k, w in SEARCHES])[0]
+            kind = kind or rng.choices([k for k, _w in SEARCHES], [w for _k, w in SEARCHES])[0]
             name, phone = rng.choice(people)
             query = {
                 "phone prefix": lambda: f"q={phone[:7]}",
@@ -399,7 +408,7 @@ def measure_api(
             return result
 
         run("search", search_path, 5)  # warm the server's caches and pools; not reported
-        return {
+        measured = {
             # The machine's speed changes from day to day; a bare health check under the
             # same load is the yardstick to compare runs of different days by.
             "healthz": run("healthz", lambda: "/healthz", 5),
@@ -408,6 +417,12 @@ def measure_api(
             "clients": clients,
             "workers": workers,
         }
+        if by_kind:  # each kind of search alone, under the same load: what each costs
+            measured["kinds"] = {
+                kind: run("search", lambda kind=kind: search_path(kind), seconds / 2)
+                for kind, _weight in SEARCHES
+            }
+        return measured
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -472,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
         help="measure only the API, on a database an earlier run kept (--keep)",
     )
     parser.add_argument("--workers", type=int, default=2, help="patron serve worker processes")
+    parser.add_argument(
+        "--by-kind", action="store_true", help="then each kind of search alone (SEARCHES)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -541,30 +559,35 @@ def api_options(args: argparse.Namespace) -> dict:
         "requests": args.requests,
         "workers": args.workers,
         "seconds": args.seconds,
+        "by_kind": args.by_kind,
     }
 
 
 def report_api(api: dict) -> None:
     for endpoint, target in (("healthz", None), ("search", 50), ("360", 100)):
-        r = api[endpoint]
+        _report(endpoint, api[endpoint], target, api)
+    for kind, r in api.get("kinds", {}).items():
+        _report(f"search, {kind} alone", r, None, api)
+
+
+def _report(endpoint: str, r: dict, target: int | None, api: dict) -> None:
+    if endpoint.startswith("search,"):
+        goal = ""  # one kind of the mix: no target of its own
+    else:
         goal = "(yardstick)" if target is None else f"(target {target})"
-        print(
-            f"{endpoint + ':':<8} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
-            f"{goal}  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "
-            f"{r['requests']:,} requests, {r['failed']} failed; {api['clients']} clients, "
-            f"{api['workers']} server workers"
+    print(
+        f"{endpoint + ':':<8} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
+        f"{goal}  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "
+        f"{r['requests']:,} requests, {r['failed']} failed; {api['clients']} clients, "
+        f"{api['workers']} server workers"
+    )
+    per = {"server": r["server_cpu"], "PostgreSQL": r["postgres_cpu"], "wrk": r["client_cpu"]}
+    print(
+        "         CPU per request: "
+        + ", ".join(
+            f"{name} {seconds / r['requests'] * 1000:.2f} ms" for name, seconds in per.items()
         )
-        per = {
-            "server": r["server_cpu"],
-            "PostgreSQL": r["postgres_cpu"],
-            "wrk": r["client_cpu"],
-        }
-        print(
-            "         CPU per request: "
-            + ", ".join(
-                f"{name} {seconds / r['requests'] * 1000:.2f} ms" for name, seconds in per.items()
-            )
-        )
+    )
 
 
 if __name__ == "__main__":
