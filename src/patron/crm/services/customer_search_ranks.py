@@ -31,7 +31,7 @@ __all__ = ["RunOrder", "KEYS", "LATEST_RUN", "parse", "load", "load_async", "hel
 
 log = logging.getLogger(__name__)
 
-#: The scores a search can be sorted by, and how each is read from the run.
+#: The scores a run's order holds a place in: those a search walks in sort order.
 KEYS = ("predicted_clv", "last_purchase")
 
 #: The latest finished run, as the search statement picks it, with the row's version.
