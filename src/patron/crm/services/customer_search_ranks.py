@@ -27,12 +27,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RunOrder", "KEYS", "LATEST_RUN", "parse", "load", "load_async", "held", "claim", "keep"]
+__all__ = [
+    "RunOrder",
+    "LATEST_RUN",
+    "parse",
+    "load",
+    "load_async",
+    "held",
+    "refresh",
+    "refresh_async",
+]
 
 log = logging.getLogger(__name__)
-
-#: The scores a run's order holds a place in: those a search walks in sort order.
-KEYS = ("predicted_clv", "last_purchase")
 
 #: The latest finished run, as the search statement picks it, with the row's version.
 LATEST_RUN = (
@@ -58,7 +64,7 @@ _PLACES = (1 << 31) - 1
 
 @dataclass(frozen=True)
 class RunOrder:
-    """One run's customers and their places in each of :data:`KEYS`."""
+    """One run's customers and their places by CLV and by last purchase."""
 
     run_id: int
     version: int
@@ -157,7 +163,7 @@ def held(database: str) -> RunOrder | None:
     return _held.get(database)
 
 
-def claim(database: str, run: tuple[Any, Any]) -> bool:
+def _claim(database: str, run: tuple[Any, Any]) -> bool:
     """Whether the caller should load ``run`` (id, version) now.
 
     It should when this process does not hold that run, and no one is loading it or has
@@ -176,7 +182,7 @@ def claim(database: str, run: tuple[Any, Any]) -> bool:
         return True
 
 
-def keep(database: str, order: RunOrder | None, error: BaseException | None = None) -> None:
+def _keep(database: str, order: RunOrder | None, error: BaseException | None = None) -> None:
     """Hold ``order`` for ``database``.
 
     ``None`` with the ``error`` a load failed with: that run is not tried again.
@@ -187,3 +193,38 @@ def keep(database: str, order: RunOrder | None, error: BaseException | None = No
             _claimed.pop(database, None)
     if error is not None:
         log.warning("could not load the latest run's score order: %s", error)
+
+
+def refresh(database: str, run: tuple[Any, Any], connection: Any) -> None:
+    """Load the latest run's order on a session's psycopg ``connection``, if it is due.
+
+    It is due when the run a search just saw (``run``: id, version) is not held and no
+    one is loading it or has failed to. The load runs in a savepoint; a failure is logged
+    and leaves the caller's transaction as it was.
+    """
+    if not _claim(database, run):
+        return
+    try:
+        with connection.transaction():
+            _keep(database, load(connection))
+    except Exception as error:  # the search is answered; ranking stays in the database
+        _keep(database, None, error)
+
+
+async def refresh_async(database: str, run: tuple[Any, Any], pool: Any) -> None:
+    """:func:`refresh` for an async ``pool``'s searches.
+
+    On a connection of its own, made as the pool makes its own: the load takes about a
+    second for a million scores, which would hold one of the pool's few connections.
+    """
+    if not _claim(database, run):
+        return
+    try:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(
+            pool.conninfo, **pool.kwargs
+        ) as connection:
+            _keep(database, await load_async(connection))
+    except Exception as error:  # the search is answered; ranking stays in the database
+        _keep(database, None, error)

@@ -138,12 +138,7 @@ def search(session: Session, **criteria: Any) -> tuple[list[dict[str, Any]], int
                 rows, total, run = _run(connection, _steps(found, None, order))
     if remembered is not None:
         rows, total, run = _run(connection, _steps(found, remembered, order))
-    if ranks.claim(database, run):
-        try:
-            with connection.transaction():  # a savepoint: a failed load leaves the rest
-                ranks.keep(database, ranks.load(connection))
-        except Exception as error:  # the search is answered; ranking stays in the database
-            ranks.keep(database, None, error)
+    ranks.refresh(database, run, connection)
     return _items(rows, total)
 
 
@@ -189,18 +184,7 @@ class AsyncSearch:
                     rows, total, run = await self._run(_steps(found, None, order))
         if remembered is not None:
             rows, total, run = await self._run(_steps(found, remembered, order))
-        if ranks.claim(self.url_key, run):
-            try:
-                # A connection of its own: the load takes about a second for a million
-                # scores, which would hold one of the pool's few connections.
-                import psycopg
-
-                async with await psycopg.AsyncConnection.connect(
-                    self.pool.conninfo, **self.pool.kwargs
-                ) as connection:
-                    ranks.keep(self.url_key, await ranks.load_async(connection))
-            except Exception as error:  # the search is answered; ranking stays in the database
-                ranks.keep(self.url_key, None, error)
+        await ranks.refresh_async(self.url_key, run, self.pool)
         return _items(rows, total)
 
     async def _run(self, steps: _Steps) -> tuple[list[Any], int, tuple[Any, Any]]:
@@ -587,13 +571,12 @@ def _statement(
             THEN greatest({offset} - (SELECT count(*) {scored}), 0) ELSE 0 END"""
     front = limit + offset
     rank = "false"
+    sift = sifted = "SELECT NULL::bigint AS id WHERE false"
     if walkable:
         rank = f"""(NOT (SELECT w FROM walk)
             AND (SELECT n FROM total) BETWEEN {max(rank_from, 1)} AND {bound}
             AND (SELECT id FROM run) = %(ranked_run)s::bigint
             AND (SELECT version FROM run) = %(ranked_version)s::bigint) IS TRUE"""
-    sift = sifted = "SELECT NULL::bigint AS id WHERE false"
-    if walkable:
         # One row: how many score entries to sift at most, or NULL for no sifting.
         sift = f"""SELECT CASE WHEN NOT (SELECT w FROM walk) AND NOT (SELECT r FROM ranked)
                  AND (SELECT n FROM total) BETWEEN {max(sift_from, 1)} AND {bound}
