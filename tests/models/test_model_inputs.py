@@ -123,11 +123,13 @@ def test_unfitted_model_raises_not_fitted_error_that_is_also_an_attribute_error(
 
 def test_a_fit_the_data_cannot_pin_down_raises_convergence_error():
     """Everyone buys steadily up to T: nobody ever seems to leave, so the dropout
-    probability runs off to zero instead of settling."""
+    probability runs off to zero instead of settling: its parameters a and b drift apart
+    along a ridge, and the error names whichever the flat direction moves most (which one
+    depends on where SciPy's line search stops)."""
     rng = np.random.default_rng(0)
     T_ = rng.uniform(10, 50, 500)
     x = rng.poisson(T_ * 0.5)
-    with pytest.raises(ConvergenceError, match="BetaGeo did not converge: parameter a ran off"):
+    with pytest.raises(ConvergenceError, match="BetaGeo did not converge: parameter [ab] ran off"):
         BetaGeo().fit(x, np.where(x > 0, T_, 0), T_)
 
 

@@ -39,6 +39,9 @@ _LOG_BOUND = 18.0
 # than e^40: the optimizer stopped on a plateau where a parameter drifts off, not at a
 # point the data pin down.  Real fits show 0.01-0.5.
 _LOOSE = 10.0
+# Along a direction where the likelihood is flat, a log-parameter beyond this (a factor of
+# e^10 ~ 22,000 from 1) has drifted off rather than stopped where the data put it.
+_DRIFTED = 10.0
 # Converged when no component of the mean log-likelihood's gradient exceeds this.
 _GTOL = 1e-9
 
@@ -118,7 +121,7 @@ def maximize(
         except np.linalg.LinAlgError:
             covariance_phi = None
         if covariance_phi is None or np.any(np.linalg.eigvalsh(-curve) <= 0):
-            failure = _("models.not_maximum", model=model)
+            failure = _flat(model, names, phi, curve)
             continue
         theta = np.exp(phi)
         se_phi = np.sqrt(np.diag(covariance_phi))
@@ -138,6 +141,21 @@ def maximize(
             hessian=curve,
         )
     raise ConvergenceError(failure)
+
+
+def _flat(model: str, names: Sequence[str], phi: np.ndarray, curve: np.ndarray) -> str:
+    """Why a fit whose likelihood is flat in some direction failed, as plainly as it can.
+
+    Where the optimizer stops on such a plateau depends on its version's line search
+    (SciPy 1.17 stopped a dropout parameter at e^-15.6 that earlier releases took past the
+    bound), so the parameter is named by the flat direction, not by how far it got: the
+    one that direction moves most, when it has drifted off.
+    """
+    _values, vectors = np.linalg.eigh(-curve)
+    j = int(np.argmax(np.abs(vectors[:, 0])))
+    if abs(phi[j]) > _DRIFTED:
+        return _("models.at_bound", model=model, name=names[j], value=np.exp(phi[j]))
+    return _("models.not_maximum", model=model)
 
 
 def one_blas_thread():
