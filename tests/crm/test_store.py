@@ -73,3 +73,42 @@ def test_migrations_create_exactly_the_tables_the_code_declares(engine):
         )
         differences = compare_metadata(context, Base.metadata)
     assert differences == []
+
+
+def test_migrations_give_every_index_the_columns_the_code_includes(engine):
+    """What ``compare_metadata`` does not look at: an index's INCLUDE columns (PostgreSQL).
+
+    Search reads the score snapshots from their indexes alone only while every column it
+    needs is carried there (migrations 0008-0010).
+    """
+    from sqlalchemy import PrimaryKeyConstraint, text
+
+    from patron.crm.tables import Base
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("INCLUDE columns exist on PostgreSQL only")
+    declared = {}
+    for table in Base.metadata.tables.values():
+        for item in [*table.indexes, *table.constraints]:
+            include = (
+                item.dialect_options["postgresql"].get("include")
+                if hasattr(item, "dialect_options")
+                else None
+            )
+            if include and (item.name or isinstance(item, PrimaryKeyConstraint)):
+                declared[str(item.name)] = [str(getattr(c, "name", c)) for c in include]
+    assert "pk_score_snapshots" in declared
+    with engine.connect() as connection:
+        found = dict(
+            connection.execute(
+                text(
+                    "SELECT c.relname, array(SELECT a.attname FROM unnest(i.indkey[i.indnkeyatts:])"
+                    " WITH ORDINALITY k(attnum, n) JOIN pg_attribute a"
+                    " ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n)"
+                    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                    " WHERE c.relname = ANY(:names)"
+                ),
+                {"names": list(declared)},
+            ).all()
+        )
+    assert found == declared

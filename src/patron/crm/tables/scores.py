@@ -65,13 +65,20 @@ class ScoringRun(Base):
 class ScoreSnapshot(Base):
     __tablename__ = "score_snapshots"
     __table_args__ = (
-        # On PostgreSQL the key carries the two scores search sorts by, so ranking a
-        # name's 1,600 matches reads the index alone (migration 0008 says why).
+        # On PostgreSQL the key carries the two scores search sorts by and the three
+        # labels it filters by, so ranking a name's 1,600 matches and counting "all gold
+        # customers" read the index alone (migrations 0008 and 0010 say why).
         PrimaryKeyConstraint(
             "run_id",
             "customer_id",
             name="pk_score_snapshots",
-            postgresql_include=["predicted_clv", "last_purchase"],
+            postgresql_include=[
+                "predicted_clv",
+                "last_purchase",
+                "grade",
+                "lifecycle_stage",
+                "churn_risk",
+            ],
         ),
         Index("ix_score_snapshots_customer_id_run_id", "customer_id", "run_id"),
         # The scores in sort order, with whose they are: search sifts a run's scores for
