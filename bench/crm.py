@@ -408,8 +408,8 @@ def measure_api(
             return result
 
         run("search", search_path, 5)  # warm the server's caches and pools; not reported
-        # /healthz takes the engine's own pool, which the searches never opened: its first
-        # requests would time sixteen connections being made (p99 ~1 s in some runs).
+        # /healthz takes the engine's own pool, which the searches never opened: warm it
+        # too, so the yardstick times answers rather than connections being made.
         run("healthz", lambda: "/healthz", 1)
         measured = {
             # The machine's speed changes from day to day; a bare health check under the
