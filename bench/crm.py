@@ -567,17 +567,17 @@ def api_options(args: argparse.Namespace) -> dict:
 
 
 def report_api(api: dict) -> None:
-    for endpoint, target in (("healthz", None), ("search", 50), ("360", 100)):
-        _report(endpoint, api[endpoint], target, api)
+    for endpoint, goal in (
+        ("healthz", "(yardstick)"),
+        ("search", "(target 50)"),
+        ("360", "(target 100)"),
+    ):
+        _report(endpoint, api[endpoint], goal, api)
     for kind, r in api.get("kinds", {}).items():
-        _report(f"search, {kind} alone", r, None, api)
+        _report(f"search, {kind} alone", r, "", api)  # one kind of the mix: no target
 
 
-def _report(endpoint: str, r: dict, target: int | None, api: dict) -> None:
-    if endpoint.startswith("search,"):
-        goal = ""  # one kind of the mix: no target of its own
-    else:
-        goal = "(yardstick)" if target is None else f"(target {target})"
+def _report(endpoint: str, r: dict, goal: str, api: dict) -> None:
     print(
         f"{endpoint + ':':<8} p50 {r['p50']:6.1f} ms  p95 {r['p95']:6.1f} ms "
         f"{goal}  p99 {r['p99']:6.1f} ms  {r['per_second']:,.0f} requests/s, "

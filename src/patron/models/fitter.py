@@ -120,8 +120,9 @@ def maximize(
             covariance_phi = np.linalg.inv(-curve)
         except np.linalg.LinAlgError:
             covariance_phi = None
-        if covariance_phi is None or np.any(np.linalg.eigvalsh(-curve) <= 0):
-            failure = _flat(model, names, phi, curve)
+        values, vectors = np.linalg.eigh(-curve)
+        if covariance_phi is None or np.any(values <= 0):
+            failure = _flat(model, names, phi, vectors[:, 0])
             continue
         theta = np.exp(phi)
         se_phi = np.sqrt(np.diag(covariance_phi))
@@ -143,16 +144,16 @@ def maximize(
     raise ConvergenceError(failure)
 
 
-def _flat(model: str, names: Sequence[str], phi: np.ndarray, curve: np.ndarray) -> str:
+def _flat(model: str, names: Sequence[str], phi: np.ndarray, flattest: np.ndarray) -> str:
     """Why a fit whose likelihood is flat in some direction failed, as plainly as it can.
 
     Where the optimizer stops on such a plateau depends on its version's line search
     (SciPy 1.17 stopped a dropout parameter at e^-15.6 that earlier releases took past the
-    bound), so the parameter is named by the flat direction, not by how far it got: the
-    one that direction moves most, when it has drifted off.
+    bound), so the parameter is named by the flattest direction (``flattest``, the
+    eigenvector of the curvature's least eigenvalue), not by how far it got: the one that
+    direction moves most, when it has drifted off.
     """
-    _values, vectors = np.linalg.eigh(-curve)
-    j = int(np.argmax(np.abs(vectors[:, 0])))
+    j = int(np.argmax(np.abs(flattest)))
     if abs(phi[j]) > _DRIFTED:
         return _("models.at_bound", model=model, name=names[j], value=np.exp(phi[j]))
     return _("models.not_maximum", model=model)
